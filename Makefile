@@ -1,0 +1,47 @@
+# vgen: `make demo` sets everything up and renders the bundled demo; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+WHEEL_FFMPEG = $$($(BIN)/python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+
+.PHONY: setup system-deps demo test test-system test-ffmpeg9 bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Debian's FFmpeg 5.1 and fonts, when we may install them; without them vgen uses the FFmpeg
+# of the imageio-ffmpeg wheel, so this step is a convenience, never a requirement.
+system-deps:
+	@if command -v ffmpeg >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg fonts-dejavu-core fontconfig >/dev/null) \
+	  || echo "apt-get failed: vgen will use the FFmpeg of the imageio-ffmpeg wheel"; \
+	else echo "no system ffmpeg: vgen will use the FFmpeg of the imageio-ffmpeg wheel"; fi
+
+demo: setup
+	$(BIN)/python -m vgen.samples configs/media
+	$(BIN)/vgen render configs/demo.yaml
+
+# The suite runs twice: with the FFmpeg on PATH (Debian's 5.1) and with the wheel's FFmpeg 9.
+test: setup
+	@$(MAKE) --no-print-directory test-system test-ffmpeg9
+
+test-system: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+test-ffmpeg9: setup
+	VGEN_FFMPEG=$(WHEEL_FFMPEG) $(BIN)/python -m pytest -n 2 -q
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf out configs/media .pytest_cache

@@ -1,0 +1,102 @@
+"""The segment store: finished pieces under their content keys, checked before reuse.
+
+A piece is reused only when it decodes with the right frame count, never because a file
+exists. Every write is atomic (temp file in the same folder, fsync, rename), and a lock keeps
+two renders from sharing one work folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+from vgen.errors import MediaError, VgenError
+from vgen.ffmpeg import FFmpeg
+from vgen.probe import audio_seconds, count_frames
+
+MANIFEST = "manifest.json"
+
+
+def fsync_rename(tmp: Path, final: Path) -> None:
+    """Make `tmp` durable, then atomically give it its final name."""
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    fsync_rename(tmp, path)
+
+
+class Store:
+    """A work folder of checked segments and audio tracks, with a manifest and a lock."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.dir = work_dir
+        self._lock: IO[str] | None = None
+
+    def lock(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fh = (self.dir / ".lock").open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise VgenError(f"{self.dir} is in use by another vgen render",
+                            "wait for it to finish, or give this render its own --work-dir") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock = fh
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def manifest(self) -> dict:
+        try:
+            return json.loads((self.dir / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"version": 1, "pieces": {}}
+
+    def record(self, name: str, info: dict) -> None:
+        m = self.manifest()
+        m.setdefault("pieces", {})[name] = info
+        atomic_write_text(self.dir / MANIFEST, json.dumps(m, indent=1, sort_keys=True))
+
+    def valid_video(self, ff: FFmpeg, path: Path, frames: int) -> bool:
+        """True when `path` decodes as exactly `frames` video frames."""
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        try:
+            n, _ = count_frames(ff, path)
+        except MediaError:
+            return False
+        return n == frames
+
+    def valid_audio(self, ff: FFmpeg, path: Path, seconds: float, tolerance: float) -> bool:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        try:
+            return abs(audio_seconds(ff, path) - seconds) <= tolerance
+        except MediaError:
+            return False
+
+    def discard_partials(self) -> None:
+        """Half-written files of an interrupted run are never finished pieces: remove them."""
+        for p in self.dir.glob(".*.partial"):
+            p.unlink(missing_ok=True)

@@ -1,0 +1,206 @@
+"""The `vgen` command line: parse, call the library, print. No logic of its own."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vgen import __version__, commands
+from vgen.errors import VgenError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+    help="Render narrated slideshows (images, clips, captions) to long MP4s, in checkpointed segments.",
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+_state = {"debug": False}
+
+SpecArg = typer.Argument(..., help="The YAML spec file.", exists=False)
+
+
+def _fail(exc: BaseException) -> None:
+    """One red line with the fix; a traceback only with --debug."""
+    if _state["debug"]:
+        err.print_exception()
+    if isinstance(exc, VgenError):
+        hint = f" [dim]— {escape(exc.hint)}[/]" if exc.hint else ""
+        err.print(f"[bold red]error:[/] {escape(exc.message)}{hint}", soft_wrap=True)
+        tail = getattr(exc, "stderr_tail", "")
+        if tail:
+            err.print(f"[dim]{escape(tail)}[/]", soft_wrap=True)
+        cmd = getattr(exc, "command", "")
+        if cmd and _state["debug"]:
+            err.print(f"[dim]command: {escape(cmd)}[/]", soft_wrap=True)
+        raise typer.Exit(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        err.print("[bold red]interrupted:[/] finished segments are kept; run the same command to resume")
+        raise typer.Exit(130)
+    err.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} (rerun with --debug)")
+    raise typer.Exit(1)
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and FFmpeg commands on errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    _state["debug"] = debug
+    if version:
+        out.print(f"vgen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def render(
+    spec: Path = SpecArg,
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Segment store (default: next to the output)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore finished segments in the store; render all again."),
+    retries: int = typer.Option(2, "--retries", min=0, help="Extra tries for a failed or stalled FFmpeg run."),
+    stall_timeout: float = typer.Option(120.0, "--stall-timeout", min=1, help="Kill FFmpeg after this many seconds without progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path and errors."),
+    json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
+) -> None:
+    """Render SPEC to its output MP4, resuming from finished segments."""
+    from vgen.progress import RichProgress, json_listener, null_listener
+    from vgen.render import Options, prepare
+    from vgen.render import render as do_render
+
+    opts = Options(work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout)
+    try:
+        prep = prepare(spec, work_dir=work_dir)
+        if json_lines:
+            result = do_render(prep, json_listener(sys.stdout), opts)
+        elif quiet or not err.is_terminal:
+            listener = null_listener
+            if not quiet:
+                def listener(e):  # type: ignore[no-untyped-def]
+                    if e.stage in ("notice", "plan"):
+                        err.print(f"{e.stage}: {escape(e.message)}")
+            result = do_render(prep, listener, opts)
+        else:
+            with RichProgress(err) as bars:
+                result = do_render(prep, bars, opts)
+    except (VgenError, KeyboardInterrupt) as exc:
+        _fail(exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - reported as one line, traceback with --debug
+        _fail(exc)
+        return
+    if json_lines:
+        return
+    if quiet:
+        out.print(str(result.output))
+        return
+    out.print(
+        f"[green]done:[/] {result.output} — {result.frames} frames, {result.duration_s:.2f} s, {result.encoder}, "
+        f"{result.segments} segment(s) ({result.segments_reused} reused), {result.render_s:.1f} s "
+        f"({result.realtime_factor:.2f}x real time), {result.size_bytes / 1e6:.1f} MB"
+    )
+
+
+@app.command("dry-run")
+def dry_run(
+    spec: Path = SpecArg,
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Segment store (default: next to the output)."),
+) -> None:
+    """Print the plan, every filter graph and the exact commands `render` would run, without rendering."""
+    from vgen.render import prepare
+
+    try:
+        prep = prepare(spec, work_dir=work_dir)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    plan, tl = prep.plan, prep.plan.timeline
+    print(f"# vgen dry-run of {spec}: {tl.width}x{tl.height} @ {tl.fps} fps, {tl.total_frames} frames "
+          f"({tl.seconds:.3f} s), encoder {plan.encoder.name}, FFmpeg {prep.ff.version} ({prep.ff.path})")
+    if plan.encoder.notice:
+        print(f"# notice: {plan.encoder.notice}")
+    print("# slides (global frames; visible = with transitions):")
+    for s in tl.slides:
+        t = f", transition in: {s.trans_in.type} {s.trans_in.frames} fr" if s.trans_in else ""
+        m = s.move
+        move = "static" if m.is_static else f"zoom {m.z0:g}->{m.z1:g} x {m.x0:.3g}->{m.x1:.3g} y {m.y0:.3g}->{m.y1:.3g} {m.easing}"
+        print(f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) visible [{s.clip_start}, "
+              f"{s.clip_end}), {s.fit}, {move}{t}")
+    print("# segments:")
+    for seg in plan.segments:
+        print(f"#   {seg.index + 1:>4}: frames [{seg.first}, {seg.end}) = {seg.frames} fr, slides "
+              f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}")
+    print(f"# audio: {plan.audio.samples} samples at 48 kHz, key {plan.audio.key[:16]}")
+    print(f"mkdir -p {shlex.quote(str(plan.work_dir))} {shlex.quote(str(plan.output.parent))}")
+    for cmd in (*prep.segment_commands, prep.audio_command):
+        print(f"\n# {cmd.label}")
+        if cmd.script is not None:
+            print(f"cat > {shlex.quote(str(cmd.script))} <<'VGEN_GRAPH'\n{cmd.script_text.rstrip()}\nVGEN_GRAPH")
+        print(cmd.shell())
+        print(f"mv {shlex.quote(str(cmd.tmp))} {shlex.quote(str(cmd.output))}")
+    print("\n# join (no re-encode) and mux the audio")
+    listing = commands.concat_list([c.output for c in prep.segment_commands]).rstrip()
+    print(f"cat > {shlex.quote(str(commands.join_list_path(plan)))} <<'VGEN_LIST'\n{listing}\nVGEN_LIST")
+    print(prep.join_command.shell())
+    print(f"mv {shlex.quote(str(prep.join_command.tmp))} {shlex.quote(str(plan.output))}")
+
+
+@app.command()
+def validate(spec: Path = SpecArg) -> None:
+    """Check the spec and every asset (exists, decodes, sizes, durations); report all problems at once."""
+    from vgen.ffmpeg import find_ffmpeg
+    from vgen.render import check_transitions
+    from vgen.spec import load_spec
+    from vgen.timeline import build_timeline, gather_facts
+
+    try:
+        loaded = load_spec(spec)
+        ff = find_ffmpeg()
+        facts, problems = gather_facts(loaded, ff, decode=True)
+        if not problems:
+            try:
+                tl = build_timeline(loaded, facts)
+                check_transitions(loaded, tl, ff)
+            except VgenError as exc:
+                problems.append(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if problems:
+        for p in problems:
+            err.print(f"[bold red]error:[/] {escape(p)}", soft_wrap=True)
+        err.print(f"{len(problems)} problem(s) in {spec}")
+        raise typer.Exit(2)
+    out.print(f"[green]ok:[/] {spec}: {len(loaded.spec.slides)} slides, {tl.seconds:.2f} s, {tl.total_frames} frames")
+
+
+@app.command()
+def doctor() -> None:
+    """Which FFmpeg vgen uses, the encoders that really work, libass and fonts, and fixes for what is missing."""
+    from vgen.doctor import checks
+    from vgen.ffmpeg import find_ffmpeg
+
+    try:
+        ff = find_ffmpeg()
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("check", "status", "detail", "fix"):
+        table.add_column(col, overflow="fold")
+    for c in checks(ff):
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[yellow]no[/]", escape(c.detail), escape(c.fix))
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Plan -> the exact FFmpeg commands: one per segment, the audio track, the join. Pure.
+
+Graphs go through a script file (`-filter_complex_script`, `-/filter_complex` on FFmpeg 7+)
+so a spec with thousands of slides never meets the argument-length limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg as ffm
+
+from vgen import audio, graph
+from vgen.ffmpeg import FFmpeg
+from vgen.plan import Plan, Segment
+
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One FFmpeg run: it writes `tmp`, which the runner checks and renames to `output`."""
+
+    label: str
+    argv: tuple[str, ...]
+    output: Path
+    tmp: Path
+    frames: int = 0  # video frames it must produce (0: audio)
+    seconds: float = 0.0
+    script: Path | None = None
+    script_text: str = ""
+
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _pairs(args: tuple[str, ...] | list[str]) -> dict[str, str]:
+    return {args[i].lstrip("-"): args[i + 1] for i in range(0, len(args), 2)}
+
+
+def _compile(ff: FFmpeg, out: Any, script: Path | None) -> tuple[tuple[str, ...], str]:
+    argv = out.compile(cmd=ff.path)
+    argv[1:1] = GLOBAL_ARGS  # before the inputs: FFmpeg ignores trailing options
+    text = ""
+    if "-filter_complex" in argv:
+        i = argv.index("-filter_complex")
+        text = argv[i + 1].replace(";", ";\n") + "\n"
+        assert script is not None
+        argv[i : i + 2] = ff.filter_script_args(script)
+    return tuple(argv), text
+
+
+def tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def segment_path(plan: Plan, seg: Segment, recipe: str = "") -> Path:
+    """A segment's file: named by its plan key and the exact graph and options that render it, so
+    a changed vgen or FFmpeg never reuses a piece rendered another way."""
+    digest = hashlib.sha256(f"{seg.key}\n{recipe}".encode()).hexdigest()[:16]
+    return plan.work_dir / f"seg-{seg.index:05d}-{digest}.mp4"
+
+
+_PLACEHOLDER = "@VGEN_SEGMENT@"
+
+
+def segment_command(ff: FFmpeg, plan: Plan, seg: Segment) -> Command:
+    tl = plan.timeline
+    g = graph.segment_graph(tl, seg.first, seg.end)
+    stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
+    out = ffm.output(g.stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
+    argv, text = _compile(ff, out, stub.with_suffix(".graph.txt"))
+    sources = {str(s.source) for s in tl.slides}
+    recipe = text + "\n" + " ".join("<input>" if a in sources else a for a in argv[1:] if _PLACEHOLDER not in a)
+    final = segment_path(plan, seg, recipe)
+    argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
+    script = final.with_suffix(".graph.txt")
+    return Command(f"segment {seg.index + 1}", argv, final, tmp_path(final), seg.frames, seg.frames / float(tl.fps),
+                   script, text)
+
+
+def audio_path(plan: Plan) -> Path:
+    return plan.work_dir / f"audio-{plan.audio.key[:16]}.m4a"
+
+
+def audio_command(ff: FFmpeg, plan: Plan) -> Command:
+    final = audio_path(plan)
+    tmp = tmp_path(final)
+    script = final.with_suffix(".graph.txt")
+    out = ffm.output(audio.audio_stream(plan.audio), str(tmp), f="mp4", **_pairs(audio.AUDIO_CODEC_ARGS))
+    argv, text = _compile(ff, out, script)
+    return Command("audio", argv, final, tmp, 0, plan.timeline.seconds, script, text)
+
+
+def concat_list(paths: list[Path]) -> str:
+    """The concat demuxer's list; quotes in names are escaped as the demuxer expects."""
+    return "".join("file '{}'\n".format(str(p).replace("'", "'\\''")) for p in paths)
+
+
+def join_list_path(plan: Plan) -> Path:
+    return plan.work_dir / "segments.txt"
+
+
+def join_command(ff: FFmpeg, plan: Plan) -> Command:
+    """Segments joined without re-encoding, the audio track muxed in, moov atom first."""
+    tmp = tmp_path(plan.output)
+    video = ffm.input(str(join_list_path(plan)), f="concat", safe=0)["v:0"]
+    sound = ffm.input(str(audio_path(plan)))["a:0"]
+    out = ffm.output(video, sound, str(tmp), c="copy", f="mp4", movflags="+faststart")
+    argv, _ = _compile(ff, out, None)
+    tl = plan.timeline
+    return Command("join", argv, plan.output, tmp, tl.total_frames, tl.seconds)

@@ -1,0 +1,105 @@
+"""Find the FFmpeg binaries and learn what they can do, once, into a small context object.
+
+Order: VGEN_FFMPEG/VGEN_FFPROBE, then ffmpeg/ffprobe on PATH, then the static FFmpeg of the
+imageio-ffmpeg wheel (which ships no ffprobe; probing then parses `ffmpeg -i`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vgen.errors import FFmpegError
+
+
+@dataclass(frozen=True)
+class FFmpeg:
+    """The FFmpeg in use: its binaries, version and capabilities. Passed around, never global."""
+
+    path: str
+    ffprobe: str | None
+    version: str
+    source: str  # "VGEN_FFMPEG", "PATH" or "imageio-ffmpeg"
+    encoders: frozenset[str] = field(default_factory=frozenset)
+    filters: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def major(self) -> int:
+        m = re.match(r"n?(\d+)", self.version)
+        return int(m.group(1)) if m else 0
+
+    def filter_script_args(self, script: Path) -> list[str]:
+        """Pass a filter graph from a file: `-/filter_complex` on FFmpeg 7+, else the old option."""
+        if self.major >= 7:
+            return ["-/filter_complex", str(script)]
+        return ["-filter_complex_script", str(script)]
+
+    def has_filter(self, name: str) -> bool:
+        return name in self.filters
+
+
+def _run_text(args: list[str]) -> str:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60, errors="replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FFmpegError(f"cannot run {args[0]}: {exc}", "set VGEN_FFMPEG to a working ffmpeg binary") from exc
+    return proc.stdout + proc.stderr
+
+
+def _list_names(text: str, pattern: str) -> frozenset[str]:
+    return frozenset(m.group(1) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
+def locate() -> tuple[str, str | None, str]:
+    """(ffmpeg, ffprobe or None, where it came from), in the documented order."""
+    env = os.environ.get("VGEN_FFMPEG")
+    if env:
+        if not (shutil.which(env) or Path(env).is_file()):
+            raise FFmpegError(f"VGEN_FFMPEG={env} does not exist", "point VGEN_FFMPEG at an ffmpeg binary or unset it")
+        probe = os.environ.get("VGEN_FFPROBE") or _sibling_probe(env)
+        return env, probe, "VGEN_FFMPEG"
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path, os.environ.get("VGEN_FFPROBE") or shutil.which("ffprobe"), "PATH"
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe(), os.environ.get("VGEN_FFPROBE"), "imageio-ffmpeg"
+    except (ImportError, RuntimeError) as exc:
+        raise FFmpegError(
+            "no ffmpeg found", "install one (apt-get install ffmpeg, or pip install imageio-ffmpeg) or set VGEN_FFMPEG"
+        ) from exc
+
+
+def _sibling_probe(ffmpeg: str) -> str | None:
+    cand = Path(ffmpeg).with_name(Path(ffmpeg).name.replace("ffmpeg", "ffprobe"))
+    return str(cand) if cand != Path(ffmpeg) and cand.is_file() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _inspect(path: str, ffprobe: str | None, source: str) -> FFmpeg:
+    head = _run_text([path, "-hide_banner", "-version"])
+    m = re.search(r"ffmpeg version (\S+)", head)
+    if not m:
+        raise FFmpegError(f"{path} does not look like ffmpeg", "set VGEN_FFMPEG to a working ffmpeg binary")
+    encoders = _list_names(_run_text([path, "-hide_banner", "-encoders"]), r"^\s*[VAS][\w.]{5}\s+(\S+)")
+    filters = _list_names(_run_text([path, "-hide_banner", "-filters"]), r"^\s*[TSC.]{2,3}\s+(\w+)\s")
+    return FFmpeg(path, ffprobe, m.group(1), source, encoders, filters)
+
+
+def find_ffmpeg() -> FFmpeg:
+    """The FFmpeg to use, inspected (cached per binary)."""
+    path, probe, source = locate()
+    return _inspect(path, probe, source)
+
+
+def xfade_transitions(ff: FFmpeg) -> frozenset[str]:
+    """Transition names the xfade filter of this FFmpeg knows."""
+    text = _run_text([ff.path, "-hide_banner", "-h", "filter=xfade"])
+    block = text.split("transition", 1)[-1].split("duration", 1)[0]
+    return _list_names(block, r"^\s+(\w+)\s+-?\d+\s")

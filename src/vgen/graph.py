@@ -1,0 +1,215 @@
+"""The video filter graph of one segment, built with ffmpeg-python. Pure: nothing runs here.
+
+Each visible slide becomes one stream of exactly its frames inside the segment: an image is
+decoded once, fitted, scaled once to its working size and repeated with `loop`; Ken Burns
+motion is a sub-pixel `perspective` warp whose corners are expressions of the frame counter
+(zoompan rounds to whole pixels and shakes). Streams are joined with xfade or concat.
+Timestamps are frame numbers in a 1/fps time base, so offsets are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import ffmpeg as ffm
+
+from vgen import kenburns
+from vgen.probe import AVFacts, ImageFacts
+from vgen.timeline import SlideTL, Timeline
+
+# EXIF orientation -> filters that show the image upright.
+_ORIENT: dict[int, list[tuple[str, dict[str, Any]]]] = {
+    2: [("hflip", {})],
+    3: [("hflip", {}), ("vflip", {})],
+    4: [("vflip", {})],
+    5: [("transpose", {"dir": 0})],
+    6: [("transpose", {"dir": 1})],
+    7: [("transpose", {"dir": 3})],
+    8: [("transpose", {"dir": 2})],
+}
+MAX_WORK_FACTOR = 3.0  # never upscale an image more than this for zoom headroom
+SCALE_FLAGS = "lanczos+accurate_rnd+full_chroma_int"
+
+
+@dataclass(frozen=True)
+class SegmentGraph:
+    """A segment's graph as ffmpeg-python objects plus what the command needs around it."""
+
+    stream: Any  # the final ffmpeg-python stream
+    frames: int
+
+
+def rate(fps: Fraction) -> str:
+    return f"{fps.numerator}/{fps.denominator}"
+
+
+def yuv(stream: Any, pix_fmt: str = "yuv420p") -> Any:
+    """Convert to YUV with the matrix and range stated, never left to negotiation: BT.709,
+    limited range, whatever the source (full-range JPEG, RGB PNG, a BT.601 clip)."""
+    return stream.filter("scale", out_color_matrix="bt709", out_range="tv").filter("format", pix_fmt)
+
+
+def _timebase(stream: Any, fps: Fraction) -> Any:
+    return stream.filter("settb", f"{fps.denominator}/{fps.numerator}").filter("setpts", "N")
+
+
+def work_factor(slide: SlideTL) -> float:
+    """Upscale of the canvas before the per-frame warp: the geometric mean of the move's zooms, so
+    the warp never shrinks or enlarges by more than sqrt(zmax/zmin) (little aliasing at the wide
+    end, little softness at the close end), and never beyond the source's own resolution."""
+    f = slide.facts
+    assert isinstance(f, ImageFacts)
+    m = slide.move
+    if m.is_static and m.z0 == 1.0:
+        return 1.0
+    k = math.sqrt(m.z0 * m.z1)
+    if slide.fit == "cover":
+        k = min(k, max(1.0, f.width / slide.canvas_w))
+    return max(1.0, min(k, MAX_WORK_FACTOR))
+
+
+def _upright(stream: Any, facts: ImageFacts) -> Any:
+    for name, kw in _ORIENT.get(facts.orientation, []):
+        stream = stream.filter(name, **kw)
+    if facts.has_alpha:
+        stream = stream.filter("format", "rgba").filter("premultiply", inplace=1)
+    return stream
+
+
+def _cover(stream: Any, w: int, h: int) -> Any:
+    return stream.filter("scale", w, h, force_original_aspect_ratio="increase", flags=SCALE_FLAGS).filter(
+        "crop", w, h
+    )
+
+
+def _contain(stream: Any, w: int, h: int) -> Any:
+    """The whole picture over a blurred, darkened copy of itself filling the frame."""
+    split = stream.filter_multi_output("split")
+    bg_src, fg_src = split[0], split[1]
+    # boxblur (integer arithmetic, two passes ~ a Gaussian): the same pixels in any graph and FFmpeg.
+    radius = max(2, round(min(w, h) / 24))
+    bg = yuv(_cover(bg_src, w, h)).filter(
+        "boxblur", luma_radius=radius, luma_power=2, chroma_radius=max(1, radius // 2), chroma_power=2
+    ).filter("drawbox", color="black@0.45", thickness="fill")
+    fg = fg_src.filter("scale", w, h, force_original_aspect_ratio="decrease", flags=SCALE_FLAGS)
+    return ffm.filter([bg, fg], "overlay", x="(W-w)/2", y="(H-h)/2")
+
+
+def image_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int) -> Any:
+    """`frames` frames of an image slide, starting at frame `first` of its visible clip."""
+    facts = slide.facts
+    assert isinstance(facts, ImageFacts)
+    W, H = tl.width, tl.height
+    src = _upright(inp, facts)
+    move = slide.move
+    if move.is_static and move.z0 == 1.0:
+        if slide.fit == "contain":
+            s = _contain(src, W, H)
+        else:
+            cw, ch = math.ceil(slide.canvas_w), math.ceil(slide.canvas_h)
+            x = round(min(max(move.x0 * cw - W / 2, 0), cw - W))
+            y = round(min(max(move.y0 * ch - H / 2, 0), ch - H))
+            s = src.filter("scale", cw, ch, flags=SCALE_FLAGS).filter("crop", W, H, x, y)
+        s = yuv(s).filter("loop", loop=frames - 1, size=1)
+        return _timebase(s, tl.fps).filter("setsar", 1)
+
+    k = work_factor(slide)
+    if slide.fit == "contain":
+        cw, ch = round(W * k / 2) * 2, round(H * k / 2) * 2
+        canvas = _contain(src, cw, ch)
+    else:
+        cw, ch = math.ceil(slide.canvas_w * k), math.ceil(slide.canvas_h * k)
+        canvas = src.filter("scale", cw, ch, flags=SCALE_FLAGS)
+    win_w, win_h = W * k, H * k
+    bx, by, bw, bh = kenburns.bounding_box(move, slide.frames, cw, ch, win_w, win_h, W, H)
+    e = kenburns.window_exprs(move, first, slide.frames, cw, ch, win_w, win_h, origin=(bx, by))
+    # Output pixel (u, v) shows canvas point (left + u*w/W, top + v*h/H); perspective maps the
+    # corners of its whole (bw x bh) output, so the far corners are extrapolated.
+    sx, sy = f"({e['width']}/{W})", f"({e['height']}/{H})"
+    right, bottom = f"({e['left']}+{bw}*{sx})", f"({e['top']}+{bh}*{sy})"
+    s = yuv(canvas.filter("crop", bw, bh, bx, by)).filter("loop", loop=frames - 1, size=1)
+    s = _timebase(s, tl.fps).filter(
+        "perspective",
+        x0=e["left"], y0=e["top"], x1=right, y1=e["top"], x2=e["left"], y2=bottom, x3=right, y3=bottom,
+        interpolation="cubic", sense="source", eval="frame",
+    )
+    return s.filter("crop", W, H, 0, 0).filter("setsar", 1)
+
+
+def video_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int) -> Any:
+    """`frames` frames of a looping clip from frame `first` of the slide: decoded from the clip's
+    start (no input seeking, whose timing differs between FFmpeg versions) and trimmed."""
+    s = inp.filter("fps", rate(tl.fps))
+    skip = clip_skip(slide, first, tl.fps)
+    s = s.filter("trim", start_frame=skip, end_frame=skip + frames) if skip else s.filter("trim", end_frame=frames)
+    s = _contain(s, tl.width, tl.height) if slide.fit == "contain" else _cover(s, tl.width, tl.height)
+    return _timebase(yuv(s), tl.fps).filter("setsar", 1)
+
+
+def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
+    """Frames of the looped clip to skip to reach slide frame `first`: modulo the loop when the
+    clip lasts a whole number of output frames (the loop then repeats exactly), else all of them."""
+    facts = slide.facts
+    assert isinstance(facts, AVFacts)
+    period = facts.duration * float(fps)
+    if round(period) > 0 and abs(period - round(period)) < 1e-6:
+        return first % round(period)
+    return first
+
+
+def slide_input(slide: SlideTL, fps: Fraction) -> Any:
+    """The ffmpeg-python input of a slide (images: one frame, decoded once, EXIF ignored here)."""
+    if slide.kind == "image":
+        return ffm.input(str(slide.source), f="image2", pattern_type="none", framerate=rate(fps), noautorotate=None)
+    return ffm.input(str(slide.source), stream_loop=-1)
+
+
+def _shared_inputs(tl: Timeline, shown: list[tuple[SlideTL, int, int]]) -> list[Any]:
+    """One input per distinct file, split when several slides show it:
+    decoded once, and ffmpeg-python never merges two uses into one node."""
+    keyed: dict[tuple[str, str], list[int]] = {}
+    for n, (slide, local, _) in enumerate(shown):
+        keyed.setdefault((str(slide.source), slide.kind), []).append(n)
+    streams: list[Any] = [None] * len(shown)
+    for users in keyed.values():
+        slide, local, _ = shown[users[0]]
+        inp = slide_input(slide, tl.fps)
+        src = inp.video if slide.kind == "image" else inp["v:0"]
+        if len(users) == 1:
+            streams[users[0]] = src
+        else:
+            split = src.filter_multi_output("split", len(users))
+            for i, n in enumerate(users):
+                streams[n] = split[i]
+    return streams
+
+
+def segment_graph(tl: Timeline, first: int, end: int) -> SegmentGraph:
+    """The stream of global frames [first, end): visible slides joined by their transitions."""
+    shown = [(s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
+             for s in tl.slides if s.clip_start < end and s.clip_end > first]
+    acc = None
+    for (slide, local, frames), src in zip(shown, _shared_inputs(tl, shown)):
+        if slide.kind == "image":
+            s = image_stream(src, slide, tl, local, frames)
+        else:
+            s = video_stream(src, slide, tl, local, frames)
+        # xfade works on full-resolution chroma only: convert every stream the same way, so a frame
+        # is bit-identical whether or not a transition (or segment cut) is near it.
+        s = s.filter("format", "yuv444p")
+        if acc is None:
+            acc = s
+        elif slide.trans_in is not None and slide.clip_start >= first:
+            t = slide.trans_in
+            acc = ffm.filter(
+                [acc, s], "xfade", transition=t.type, duration=f"{float(t.frames / tl.fps):.9g}",
+                offset=f"{float((t.first - first) / tl.fps):.9g}",
+            )
+        else:
+            # concat outputs a microsecond time base; xfade needs both inputs in 1/fps.
+            acc = _timebase(ffm.filter([acc, s], "concat", n=2, v=1, a=0), tl.fps)
+    assert acc is not None, "a segment shows at least one slide"
+    return SegmentGraph(acc.filter("format", "yuv420p"), end - first)

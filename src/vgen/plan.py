@@ -1,0 +1,115 @@
+"""Timeline -> Plan: segments (frame ranges cut inside holds), their content keys, the audio job.
+
+A segment key hashes everything that decides its pixels: the slides it shows (their asset
+*contents*, fit, motion, transitions, positions relative to the segment), the output size and
+rate, the encoder settings and the FFmpeg version. Same key, same pixels: safe to reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vgen.encoders import EncoderChoice
+from vgen.timeline import Timeline
+
+GRAPH_VERSION = 1  # bump when graph.py changes what a given key renders
+AUDIO_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int
+    first: int  # global frames [first, end)
+    end: int
+    slides: tuple[int, ...]
+    key: str
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.first
+
+
+@dataclass(frozen=True)
+class AudioJob:
+    key: str
+    samples: int
+    narration: Path | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    timeline: Timeline
+    encoder: EncoderChoice
+    segments: tuple[Segment, ...]
+    audio: AudioJob
+    output: Path
+    work_dir: Path
+
+
+def cut_points(tl: Timeline, target_frames: int) -> list[int]:
+    """Segment boundaries near every `target_frames`, each inside some slide's hold."""
+    total = tl.total_frames
+    count = max(1, round(total / max(target_frames, 1)))
+    holds = [s.hold for s in tl.slides]
+    cuts: list[int] = []
+    for j in range(1, count):
+        target = round(j * total / count)
+        best = None
+        for lo, hi in holds:
+            c = min(max(target, lo), hi)
+            if (cuts and c <= cuts[-1]) or c <= 0 or c >= total:
+                continue
+            if best is None or abs(c - target) < abs(best - target):
+                best = c
+        if best is not None:
+            cuts.append(best)
+    return cuts
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def segment_key(tl: Timeline, first: int, end: int, slides: tuple[int, ...], encoder: EncoderChoice,
+                ffmpeg_version: str, digest: Callable[[Path], str]) -> str:
+    parts = []
+    for i in slides:
+        s = tl.slides[i]
+        parts.append({
+            "kind": s.kind, "content": digest(s.source), "fit": s.fit, "move": s.move.__dict__,
+            "clip": [s.clip_start - first, s.clip_end - first], "len": s.frames,
+            "trans": s.trans_in.__dict__ | {"first": s.trans_in.first - first} if s.trans_in else None,
+            "orientation": getattr(s.facts, "orientation", 1),
+        })
+    return _hash({"v": GRAPH_VERSION, "frames": end - first, "size": [tl.width, tl.height], "fps": str(tl.fps),
+                  "slides": parts, "encoder": list(encoder.args), "ffmpeg": ffmpeg_version})
+
+
+def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffmpeg_version: str,
+               output: Path, work_dir: Path, digest: Callable[[Path], str]) -> Plan:
+    bounds = [0, *cut_points(tl, round(segment_seconds * float(tl.fps))), tl.total_frames]
+    segments = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        shown = tuple(s.index for s in tl.slides if s.clip_start < b and s.clip_end > a)
+        segments.append(Segment(i, a, b, shown, segment_key(tl, a, b, shown, encoder, ffmpeg_version, digest)))
+    narration = tl.narration.path if tl.narration else None
+    audio_key = _hash({"v": AUDIO_VERSION, "samples": tl.audio_samples,
+                       "narration": digest(narration) if narration else None, "ffmpeg": ffmpeg_version})
+    return Plan(tl, encoder, tuple(segments), AudioJob(audio_key, tl.audio_samples, narration), output, work_dir)
+
+
+def file_digest(path: Path, _cache: dict[tuple[str, int, int], str] = {}) -> str:  # noqa: B006 - memo
+    """sha256 of a file's content (memoised by path, size and mtime)."""
+    st = path.stat()
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    if memo not in _cache:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _cache[memo] = h.hexdigest()
+    return _cache[memo]

@@ -1,0 +1,180 @@
+"""Media facts: image headers through Pillow, audio/video through ffprobe or, without it, `ffmpeg -i`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from vgen.errors import MediaError
+from vgen.ffmpeg import FFmpeg
+
+Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bombs are not
+
+# EXIF orientations whose displayed image has width and height swapped.
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    path: Path
+    width: int  # as displayed, after the EXIF orientation
+    height: int
+    orientation: int  # EXIF 1..8
+    has_alpha: bool
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class AVFacts:
+    path: Path
+    duration: float
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    has_video: bool = False
+    has_audio: bool = False
+    sample_rate: int = 0
+    channels: int = 0
+    size_bytes: int = 0
+
+
+def _missing(path: Path, what: str) -> MediaError:
+    return MediaError(f"{path}: {what} not found", "check the path; relative paths resolve against the spec's folder")
+
+
+def image_facts(path: Path, *, decode: bool = False) -> ImageFacts:
+    """Read an image header (and with `decode`, every pixel) without starting FFmpeg."""
+    if not path.is_file():
+        raise _missing(path, "image")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = int(img.getexif().get(0x0112, 1) or 1)
+            has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+            if decode:
+                img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{path}: not a readable image ({exc})", "re-export it as JPEG, PNG or WebP") from exc
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    return ImageFacts(path, width, height, orientation, has_alpha, path.stat().st_size)
+
+
+def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
+    """Probe an audio or video file: ffprobe's JSON where there is an ffprobe, else `ffmpeg -i`."""
+    if not path.is_file():
+        raise _missing(path, "media file")
+    facts = _ffprobe(ff.ffprobe, path) if ff.ffprobe else _ffmpeg_i(ff.path, path)
+    if facts.duration <= 0 or not (facts.has_audio or facts.has_video):
+        raise MediaError(f"{path}: no audio or video stream FFmpeg can read", "re-encode it, e.g. to MP4 (H.264) or MP3")
+    return facts
+
+
+def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
+    cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
+    if proc.returncode != 0:
+        raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
+    data = json.loads(proc.stdout or "{}")
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = float(data.get("format", {}).get("duration") or 0)
+    if duration <= 0:
+        duration = max((float(s.get("duration") or 0) for s in streams), default=0.0)
+    fps = 0.0
+    if video:
+        num, _, den = str(video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1").partition("/")
+        fps = float(num) / float(den or 1) if float(den or 1) else 0.0
+    return AVFacts(
+        path,
+        duration,
+        int(video.get("width", 0)) if video else 0,
+        int(video.get("height", 0)) if video else 0,
+        fps,
+        video is not None,
+        audio is not None,
+        int(audio.get("sample_rate", 0)) if audio else 0,
+        int(audio.get("channels", 0)) if audio else 0,
+        path.stat().st_size,
+    )
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})(?:.*?([\d.]+) fps)?")
+_AUDIO = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) Hz, ([^,]+)")
+_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "5.1(side)": 6, "7.1": 8}
+
+
+def parse_ffmpeg_info(text: str, path: Path, size_bytes: int = 0) -> AVFacts:
+    """Facts from the stream summary `ffmpeg -i FILE` prints (for FFmpeg builds without ffprobe)."""
+    d = _DURATION.search(text)
+    duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
+    v = _VIDEO.search(text)
+    a = _AUDIO.search(text)
+    channels = 0
+    if a:
+        layout = a.group(2).strip()
+        m = re.match(r"(\d+) channels", layout)
+        channels = int(m.group(1)) if m else _LAYOUTS.get(layout, 2)
+    return AVFacts(
+        path,
+        duration,
+        int(v.group(1)) if v else 0,
+        int(v.group(2)) if v else 0,
+        float(v.group(3)) if v and v.group(3) else 0.0,
+        v is not None,
+        a is not None,
+        int(a.group(1)) if a else 0,
+        channels,
+        size_bytes,
+    )
+
+
+def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
+    proc = subprocess.run(
+        [ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=120
+    )
+    if "Duration:" not in proc.stderr:
+        raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
+    return parse_ffmpeg_info(proc.stderr, path, path.stat().st_size)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
+    """(video frames, seconds) of a file, by stream-copying it to the null muxer: exact and fast."""
+    proc = subprocess.run(
+        [ff.path, "-hide_banner", "-nostats", "-v", "info", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+         "-f", "null", "-", "-progress", "pipe:1"],
+        capture_output=True, text=True, errors="replace", timeout=600,
+    )
+    frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
+    if proc.returncode != 0 or not frames:
+        raise MediaError(f"{path}: cannot read its video ({_last_line(proc.stderr)})", "delete it and render again")
+    d = _DURATION.search(proc.stderr)
+    seconds = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
+    return frames[-1], seconds
+
+
+def audio_seconds(ff: FFmpeg, path: Path) -> float:
+    """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
+    proc = subprocess.run(
+        [ff.path, "-hide_banner", "-nostats", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
+         "-ar", "48000", "-f", "s16le", "-y", "/dev/null", "-progress", "pipe:1"],
+        capture_output=True, text=True, errors="replace", timeout=900,
+    )
+    sizes = [int(m) for m in re.findall(r"^total_size=(\d+)", proc.stdout, re.MULTILINE)]
+    if proc.returncode != 0 or not sizes:
+        raise MediaError(f"{path}: cannot decode its audio ({_last_line(proc.stderr)})", "delete it and render again")
+    return sizes[-1] / 2 / 48000

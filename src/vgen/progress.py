@@ -1,0 +1,114 @@
+"""Progress is a stream of events; the rich bar, JSON lines and RunPod updates are listeners."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+
+@dataclass
+class Event:
+    """One thing that happened. `stage`: plan, segment, audio, join, verify, done, notice."""
+
+    stage: str
+    message: str = ""
+    segment: int | None = None  # 0-based
+    segments: int = 0
+    frames: int = 0  # frames done in this step
+    frames_total: int = 0
+    done_frames: int = 0  # frames done in the whole render
+    total_frames: int = 0
+    fps: float = 0.0
+    speed: float = 0.0  # multiple of real time
+    eta_s: float | None = None
+    reused: int = 0
+    time: float = field(default_factory=time.time)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done_frames / self.total_frames if self.total_frames else 0.0
+
+
+class Listener(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+Emit = Callable[[Event], None]
+
+
+def null_listener(event: Event) -> None:
+    return None
+
+
+def json_listener(stream=sys.stdout) -> Listener:  # type: ignore[no-untyped-def]
+    def emit(event: Event) -> None:
+        d = asdict(event)
+        d["percent"] = round(event.percent, 2)
+        stream.write(json.dumps({k: v for k, v in d.items() if v not in (None, "")}) + "\n")
+        stream.flush()
+
+    return emit
+
+
+class Fanout:
+    """Send every event to several listeners."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self.listeners = list(listeners)
+
+    def __call__(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+
+class RichProgress:
+    """Terminal bars: the whole render and the current step, with fps, speed and ETA."""
+
+    def __init__(self, console) -> None:  # type: ignore[no-untyped-def]
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total:.0f} fr"),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.total = None
+        self.step = None
+        self.step_label = ""
+
+    def __enter__(self) -> "RichProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def __call__(self, e: Event) -> None:
+        if e.stage == "notice":
+            self.console.print(f"[yellow]notice:[/] {e.message}")
+            return
+        if e.stage == "plan":
+            self.console.print(f"[bold]plan:[/] {e.message}")
+            self.total = self.bar.add_task("overall", total=e.total_frames, rate="")
+            return
+        if self.total is None:
+            return
+        reused = f", {e.reused} reused" if e.reused else ""
+        self.bar.update(self.total, completed=e.done_frames, description=f"overall{reused}")
+        if e.stage in ("segment", "audio"):
+            label = e.message.replace(" done", "").replace(" reused", "")
+            if label != self.step_label:
+                if self.step is not None:
+                    self.bar.remove_task(self.step)
+                total = e.frames_total or e.total_frames or 1
+                self.step = self.bar.add_task(label, total=total, rate="")
+                self.step_label = label
+            rate = f"{e.fps:6.1f} fps {e.speed:5.2f}x" if e.fps else ""
+            self.bar.update(self.step, completed=e.frames, rate=rate)
+            self.bar.update(self.total, rate=rate)
+        if e.stage in ("verify", "done") and self.step is not None:
+            self.bar.remove_task(self.step)
+            self.step = None

@@ -1,0 +1,112 @@
+"""Run one FFmpeg command: progress events, a stall watchdog, the stderr tail on failure."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from vgen.commands import Command
+from vgen.errors import FFmpegError
+
+ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed
+
+
+class Stalled(FFmpegError):
+    """FFmpeg stopped making progress and was killed by the watchdog."""
+
+
+@dataclass
+class RunResult:
+    seconds: float
+    stderr_tail: str
+
+
+def _speed(value: str) -> float:
+    try:
+        return float(value.rstrip("x"))
+    except ValueError:
+        return 0.0
+
+
+def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: float = 120.0) -> RunResult:
+    """Run `cmd`; kill it when its progress stops for `stall_timeout` s; raise FFmpegError on failure."""
+    if cmd.script is not None:
+        cmd.script.parent.mkdir(parents=True, exist_ok=True)
+        cmd.script.write_text(cmd.script_text, encoding="utf-8")
+    cmd.tmp.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        list(cmd.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+    last_progress = [time.monotonic()]
+    stalled = threading.Event()
+
+    def read_err() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail.append(line)
+
+    def watchdog() -> None:
+        while proc.poll() is None:
+            if time.monotonic() - last_progress[0] > stall_timeout:
+                stalled.set()
+                _kill(proc)
+                return
+            time.sleep(min(1.0, stall_timeout / 4))
+
+    err_thread = threading.Thread(target=read_err, daemon=True)
+    dog = threading.Thread(target=watchdog, daemon=True)
+    err_thread.start()
+    dog.start()
+    frames, out_s, speed = 0, 0.0, 0.0
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
+            if key == "frame":
+                frames = int(value or 0)
+            elif key == "out_time_us" and value.strip().lstrip("-").isdigit():
+                out_s = max(0.0, int(value) / 1e6)
+            elif key == "speed":
+                speed = _speed(value)
+            elif key == "progress":
+                last_progress[0] = time.monotonic()
+                if on_progress:
+                    on_progress(frames, out_s, speed)
+        rc = proc.wait()
+    except BaseException:
+        _kill(proc)
+        raise
+    err_thread.join(timeout=5)
+    text = "\n".join(tail)
+    if stalled.is_set():
+        raise Stalled(f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
+                      "it is retried; raise --stall-timeout for very slow machines", text, cmd.shell())
+    if rc != 0:
+        last = tail[-1] if tail else f"exit code {rc}"
+        raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", text, cmd.shell())
+    return RunResult(time.monotonic() - started, text)
+
+
+def _kill(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Stop FFmpeg: SIGTERM lets it close its files; SIGKILL if it does not within 5 s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass

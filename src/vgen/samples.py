@@ -1,0 +1,58 @@
+"""Sample media made with FFmpeg's lavfi sources: the demo's assets and the tests' fixtures.
+
+`python -m vgen.samples DIR` writes the media `configs/demo.yaml` uses.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from vgen.ffmpeg import FFmpeg, find_ffmpeg
+
+
+def _ff(ff: FFmpeg, *args: str) -> None:
+    subprocess.run([ff.path, "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def photo(ff: FFmpeg, path: Path, w: int, h: int, seed: int = 0) -> Path:
+    """A detailed, photo-like still (fractal plus texture): sharp edges show any resampling fault."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    src = [
+        f"mandelbrot=s={w}x{h}:start_scale={2.5 + seed * 0.4}:end_pts=1",
+        f"testsrc2=s={w}x{h}",
+        f"cellauto=s={w}x{h}:rule={18 + seed * 12}",
+        f"life=s={w}x{h}:mold=10:ratio=0.{3 + seed % 5}:death_color=#203040:life_color=#e0c080",
+    ][seed % 4]
+    _ff(ff, "-f", "lavfi", "-i", src, "-frames:v", "1", str(path))
+    return path
+
+
+def clip(ff: FFmpeg, path: Path, w: int, h: int, seconds: float, rate: int = 25) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ff(ff, "-f", "lavfi", "-i", f"testsrc=s={w}x{h}:r={rate}:d={seconds}", "-f", "lavfi", "-i",
+        f"sine=f=330:d={seconds}", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "-shortest", str(path))
+    return path
+
+
+def tone(ff: FFmpeg, path: Path, seconds: float, freq: int = 440, rate: int = 44100, channels: int = 1) -> Path:
+    """A 'narration': a tone that speaks in bursts (0.8 s on, 0.4 s off)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ff(ff, "-f", "lavfi", "-i", f"sine=f={freq}:r={rate}:d={seconds}", "-af",
+        f"volume='if(lt(mod(t,1.2),0.8),1,0)':eval=frame,aformat=channel_layouts={'mono' if channels == 1 else 'stereo'}",
+        str(path))
+    return path
+
+
+def demo_media(folder: Path, ff: FFmpeg | None = None) -> None:
+    ff = ff or find_ffmpeg()
+    for i, (w, h) in enumerate([(1600, 1200), (1200, 1600), (1920, 1080), (1000, 1000)]):
+        photo(ff, folder / "images" / f"{i + 1:03d}.jpg", w, h, seed=i)
+    clip(ff, folder / "clips" / "loop.mp4", 640, 360, 3)
+    tone(ff, folder / "audio" / "narration.mp3", 30.0)
+
+
+if __name__ == "__main__":
+    demo_media(Path(sys.argv[1] if len(sys.argv) > 1 else "configs/media"))

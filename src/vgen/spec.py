@@ -1,0 +1,259 @@
+"""The spec (version 1): pydantic models of exactly what the user wrote, defaults applied.
+
+`load_spec` turns YAML into a `LoadedSpec`; every error names the file, the line and the
+spec path (`spec.yaml:14 slides[3].duration: must be greater than 0`) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vgen.errors import SpecError
+
+# Every transition name of FFmpeg's xfade filter (5.1 and later; newer names are checked
+# against the FFmpeg in use before rendering).
+XFADE_TRANSITIONS = frozenset(
+    """fade wipeleft wiperight wipeup wipedown slideleft slideright slideup slidedown circlecrop
+    rectcrop distance fadeblack fadewhite radial smoothleft smoothright smoothup smoothdown
+    circleopen circleclose vertopen vertclose horzopen horzclose dissolve pixelize diagtl diagtr
+    diagbl diagbr hlslice hrslice vuslice vdslice hblur fadegrays wipetl wipetr wipebl wipebr
+    squeezeh squeezev zoomin fadefast fadeslow hlwind hrwind vuwind vdwind coverleft coverright
+    coverup coverdown revealleft revealright revealup revealdown""".split()
+)
+KEN_BURNS_PRESETS = ("zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down")
+NVENC_PRESETS = tuple(f"p{i}" for i in range(1, 8))
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)
+Encoder = Literal["auto", "h264_nvenc", "hevc_nvenc", "libx264", "libx265"]
+Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
+Fit = Literal["cover", "contain"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Output(_Model):
+    path: str = Field("out/video.mp4", description="Output MP4; relative paths resolve against the spec's folder.")
+    width: int = Field(1920, ge=16, le=8192, description="Frame width in pixels (even).")
+    height: int = Field(1080, ge=16, le=8192, description="Frame height in pixels (even).")
+    fps: float = Field(30, gt=0, le=240, description="Frames per second.")
+    encoder: Encoder = Field("auto", description="auto: NVENC when a test encode works, else libx264.")
+    quality: int = Field(21, ge=0, le=51, description="Constant quality: -cq for NVENC, -crf for x264/x265.")
+    preset: str = Field("p4", description="NVENC p1..p7, or an x264 preset name (p-presets map to one).")
+    lookahead: int = Field(16, ge=0, le=64, description="NVENC -rc-lookahead frames.")
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"must be even for yuv420p video, e.g. {v + 1}")
+        return v
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in NVENC_PRESETS + X264_PRESETS:
+            raise ValueError(f"unknown preset {v!r}; use p1..p7 or one of {', '.join(X264_PRESETS)}")
+        return v
+
+
+class Segments(_Model):
+    seconds: float = Field(300, gt=0, description="Target length of one checkpoint segment, in seconds.")
+
+
+class Transition(_Model):
+    type: str = Field("fade", description="none, or any xfade transition name of FFmpeg.")
+    duration: float = Field(0.5, ge=0, le=60, description="Seconds, centred on the slide boundary.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"type": v}
+        return v
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v != "none" and v not in XFADE_TRANSITIONS:
+            raise ValueError(f"unknown transition {v!r}; use none or an xfade name such as fade, slideleft, wipeup")
+        return v
+
+    @property
+    def is_cut(self) -> bool:
+        return self.type == "none" or self.duration == 0
+
+
+class KenBurnsPoint(_Model):
+    zoom: float = Field(1.0, ge=1.0, le=10.0, description=">= 1.0, relative to the fitted frame.")
+    x: float = Field(0.5, ge=0.0, le=1.0, description="Focal point, 0..1 of the image width.")
+    y: float = Field(0.5, ge=0.0, le=1.0, description="Focal point, 0..1 of the image height.")
+
+
+class KenBurnsMove(_Model):
+    from_: KenBurnsPoint = Field(default_factory=KenBurnsPoint, alias="from")
+    to: KenBurnsPoint = Field(default_factory=KenBurnsPoint)
+    easing: Easing = "linear"
+
+
+KenBurns = Union[
+    Literal["auto", "none", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"], KenBurnsMove
+]
+
+
+class Defaults(_Model):
+    duration: float = Field(5, gt=0, description="Seconds a slide lasts when it gives no duration.")
+    transition: Transition = Field(default_factory=Transition)
+    ken_burns: KenBurns = "auto"
+    fit: Fit = "cover"
+
+
+class Slide(_Model):
+    image: str | None = Field(None, description="Image file (JPEG, PNG, WebP, ...).")
+    video: str | None = Field(None, description="Video clip, looped to fill the slide; its sound is dropped.")
+    duration: float | None = Field(None, gt=0, description="Seconds; default: defaults.duration.")
+    transition: Transition | None = Field(None, description="The transition INTO this slide.")
+    ken_burns: KenBurns | None = None
+    fit: Fit | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Slide":
+        if (self.image is None) == (self.video is None):
+            raise ValueError("a slide needs exactly one of image: or video:")
+        return self
+
+    @property
+    def source(self) -> str:
+        return self.image if self.image is not None else self.video  # type: ignore[return-value]
+
+
+class Audio(_Model):
+    narration: str | None = Field(None, description="Narration track; the video is at least this long.")
+
+
+class Spec(_Model):
+    version: Literal[1] = Field(description="Spec format version; always 1.")
+    output: Output = Field(default_factory=Output)
+    segments: Segments = Field(default_factory=Segments)
+    defaults: Defaults = Field(default_factory=Defaults)
+    slides: list[Slide] = Field(min_length=1)
+    audio: Audio | None = None
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec and where it came from (relative paths resolve against `base_dir`)."""
+
+    spec: Spec
+    path: Path
+    base_dir: Path
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict, compare=False, repr=False)
+
+    def resolve(self, rel: str) -> Path:
+        p = Path(rel).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def where(self, loc: tuple[Any, ...]) -> str:
+        """`spec.yaml:14 slides[3].duration` for a spec path."""
+        return f"{self.path.name}:{line_of(self.lines, loc)} {format_loc(loc)}"
+
+    @property
+    def output_path(self) -> Path:
+        return self.resolve(self.spec.output.path)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    """Line of the deepest part of `loc` that the YAML has (a missing key points at its parent)."""
+    loc = tuple(loc)
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def _node_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = path + (key.value,)
+            _node_lines(value, child, out)
+            out[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _node_lines(item, path + (i,), out)
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or fix its spelling (vgen accepts only the keys of spec version 1)"
+    if kind == "missing":
+        return "is required"
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return msg.replace("Input should be", "must be")
+
+
+def validate_data(data: Any, path: Path, lines: dict[tuple[Any, ...], int] | None = None) -> LoadedSpec:
+    """Validate already-parsed spec data (YAML or a JSON job) into a LoadedSpec."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path.name}:1 the spec must be a mapping with version: and slides:", "see configs/demo.yaml")
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        problems = []
+        for err in errors:
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+            # Unions report each branch; keep the first message per location.
+            problems.append((loc, _message(err)))
+        seen: dict[tuple[Any, ...], str] = {}
+        for loc, msg in problems:
+            seen.setdefault(loc, msg)
+        first_loc, first_msg = next(iter(seen.items()))
+        more = f" (and {len(seen) - 1} more problem{'s' if len(seen) > 2 else ''})" if len(seen) > 1 else ""
+        where = f"{path.name}:{line_of(lines, first_loc)} {format_loc(first_loc)}"
+        raise SpecError(f"{where}: {first_msg}{more}", f"fix {path}") from exc
+    return LoadedSpec(spec=spec, path=path, base_dir=path.parent.resolve(), lines=lines)
+
+
+def parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse YAML text and record the line of every key and item."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path.name}:{line} invalid YAML: {problem}", f"fix the syntax in {path}") from exc
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _node_lines(node, (), lines)
+    return data, lines
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and validate a spec file; raise SpecError naming file, line and spec path."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{p}: spec file not found", "check the path; configs/demo.yaml is a working example") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{p}: cannot read the spec: {exc}", "save it as UTF-8 text") from exc
+    data, lines = parse_yaml(text, p)
+    return validate_data(data, p, lines)

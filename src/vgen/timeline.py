@@ -1,0 +1,246 @@
+"""Spec + media facts -> Timeline: every time turned into whole frames, once.
+
+Slide i starts where slide i-1 ends; the transition into a slide is centred on that
+boundary. Each slide is *visible* from `clip_start` to `clip_end` (its hold plus the halves
+of its transitions). Everything here is pure: media facts come in as arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from vgen import kenburns
+from vgen.errors import MediaError, SpecError
+from vgen.ffmpeg import FFmpeg
+import dataclasses
+
+from vgen.probe import AVFacts, ImageFacts, audio_seconds, av_facts, image_facts
+from vgen.spec import LoadedSpec, Slide
+
+AUDIO_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class TransitionTL:
+    type: str
+    frames: int
+    first: int  # first global frame of the transition
+
+
+@dataclass(frozen=True)
+class SlideTL:
+    index: int
+    kind: Literal["image", "video"]
+    source: Path
+    start: int  # boundary frames: the slide owns [start, end) of the cut-only timeline
+    end: int
+    clip_start: int  # frames on screen, transitions included
+    clip_end: int
+    hold_start: int  # frames where this slide alone is on screen: [hold_start, hold_end)
+    hold_end: int
+    trans_in: TransitionTL | None
+    fit: str
+    move: kenburns.Move
+    canvas_w: float  # the fitted canvas at working factor 1, in output pixels
+    canvas_h: float
+    facts: ImageFacts | AVFacts
+
+    @property
+    def frames(self) -> int:
+        return self.clip_end - self.clip_start
+
+    @property
+    def hold(self) -> tuple[int, int]:
+        return self.hold_start, self.hold_end
+
+
+@dataclass(frozen=True)
+class Timeline:
+    width: int
+    height: int
+    fps: Fraction
+    total_frames: int
+    slides: tuple[SlideTL, ...]
+    narration: AVFacts | None
+
+    @property
+    def seconds(self) -> float:
+        return float(self.total_frames / self.fps)
+
+    @property
+    def audio_samples(self) -> int:
+        return round(self.total_frames * AUDIO_RATE / self.fps)
+
+    def frame_time(self, frame: int) -> float:
+        return float(frame / self.fps)
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """29.97 -> 30000/1001, 30 -> 30: NTSC rates exact, others as written."""
+    for base in (24, 30, 60, 120):
+        if abs(fps - base * 1000 / 1001) < 0.005:
+            return Fraction(base * 1000, 1001)
+    return Fraction(str(fps)).limit_denominator(1001)
+
+
+def to_frames(seconds: float, fps: Fraction) -> int:
+    return round(Fraction(str(seconds)) * fps)
+
+
+def canvas_size(fit: str, img_w: int, img_h: int, out_w: int, out_h: int) -> tuple[float, float]:
+    """Size of the fitted canvas: cover fills the frame (overflowing one way); contain is the frame."""
+    if fit == "contain":
+        return float(out_w), float(out_h)
+    s = max(out_w / img_w, out_h / img_h)
+    return img_w * s, img_h * s
+
+
+Facts = dict[Path, "ImageFacts | AVFacts"]
+
+
+def gather_facts(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> tuple[Facts, list[str]]:
+    """Probe every asset once; return the facts and every problem found, each naming its spec line."""
+    facts: Facts = {}
+    problems: list[str] = []
+    spec = loaded.spec
+    for i, slide in enumerate(spec.slides):
+        key = "image" if slide.image is not None else "video"
+        path = loaded.resolve(slide.source)
+        if path in facts:
+            continue
+        try:
+            if key == "image":
+                facts[path] = image_facts(path, decode=decode)
+            else:
+                av = av_facts(ff, path)
+                if not av.has_video:
+                    raise MediaError(f"{path}: has no video stream", "use image: for pictures, or a video file")
+                facts[path] = av
+        except MediaError as exc:
+            problems.append(f"{loaded.where(('slides', i, key))}: {exc}")
+    if spec.audio and spec.audio.narration:
+        path = loaded.resolve(spec.audio.narration)
+        try:
+            av = av_facts(ff, path)
+            if not av.has_audio:
+                raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
+            # The decoded length, not the header's estimate: the video's length depends on it.
+            facts[path] = dataclasses.replace(av, duration=audio_seconds(ff, path))
+        except MediaError as exc:
+            problems.append(f"{loaded.where(('audio', 'narration'))}: {exc}")
+    return facts, problems
+
+
+def _transition_for(slide: Slide, loaded: LoadedSpec) -> tuple[str, float]:
+    t = slide.transition or loaded.spec.defaults.transition
+    return t.type, (0.0 if t.is_cut else t.duration)
+
+
+def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
+    """All slide and transition frames of the spec. Raises SpecError naming the spec line."""
+    spec = loaded.spec
+    out = spec.output
+    fps = fps_fraction(out.fps)
+    narration = None
+    if spec.audio and spec.audio.narration:
+        narration = facts[loaded.resolve(spec.audio.narration)]
+        assert isinstance(narration, AVFacts)
+
+    # Boundaries of the cut-only timeline, rounded from cumulative time: no drift over hours.
+    bounds = [0]
+    elapsed = Fraction(0)
+    n = len(spec.slides)
+    for i, slide in enumerate(spec.slides):
+        if slide.duration is None and i == n - 1 and narration is not None:
+            narr_end = math.ceil(Fraction(str(narration.duration)) * fps - Fraction(1, 1000))
+            if narr_end - bounds[-1] < 1:
+                raise SpecError(
+                    f"{loaded.where(('slides', i))}: the narration ({narration.duration:.2f} s) ends before the last "
+                    f"slide starts ({float(bounds[-1] / fps):.2f} s)",
+                    "give the last slide a duration, or shorten the slides before it",
+                )
+            bounds.append(narr_end)
+            continue
+        elapsed += Fraction(str(slide.duration if slide.duration is not None else spec.defaults.duration))
+        end = round(elapsed * fps)
+        if end <= bounds[-1]:
+            raise SpecError(f"{loaded.where(('slides', i, 'duration'))}: shorter than one frame", "make it longer")
+        bounds.append(end)
+    total = bounds[-1]
+
+    if narration is not None and narration.duration > float(total / fps) + float(1 / fps):
+        over = narration.duration - float(total / fps)
+        raise SpecError(
+            f"{loaded.where(('audio', 'narration'))}: the narration ({narration.duration:.2f} s) is {over:.2f} s longer "
+            f"than the slides ({float(total / fps):.2f} s)",
+            "lengthen the slides by that much, or leave the last slide without a duration so it fills to the narration",
+        )
+
+    # Transitions, centred on the boundaries.
+    trans: list[TransitionTL | None] = [None]
+    for i in range(1, n):
+        kind, secs = _transition_for(spec.slides[i], loaded)
+        frames = to_frames(secs, fps)
+        trans.append(TransitionTL(kind, frames, bounds[i] - frames // 2) if frames > 0 else None)
+
+    slides = []
+    for i, slide in enumerate(spec.slides):
+        t_in, t_out = trans[i], trans[i + 1] if i + 1 < n else None
+        clip_start = t_in.first if t_in else bounds[i]
+        clip_end = t_out.first + t_out.frames if t_out else bounds[i + 1]
+        hold_start = t_in.first + t_in.frames if t_in else clip_start
+        hold_end = t_out.first if t_out else clip_end
+        if hold_end < hold_start or clip_start < 0:
+            secs = float((bounds[i + 1] - bounds[i]) / fps)
+            t_in_s = float(t_in.frames / fps) if t_in else 0.0
+            t_out_s = float(t_out.frames / fps) if t_out else 0.0
+            blame = ("slides", i + 1, "transition") if t_out and t_out_s >= t_in_s else ("slides", i, "transition")
+            raise SpecError(
+                f"{loaded.where(blame)}: slide {i + 1} ({secs:.2f} s) is shorter than its transitions "
+                f"(in {t_in_s:.2f} s, out {t_out_s:.2f} s; each covers half its length of the slide)",
+                "shorten the transitions or lengthen the slide",
+            )
+        path = loaded.resolve(slide.source)
+        f = facts[path]
+        fit = slide.fit or spec.defaults.fit
+        if isinstance(f, ImageFacts):
+            cw, ch = canvas_size(fit, f.width, f.height, out.width, out.height)
+        else:
+            cw, ch = float(out.width), float(out.height)
+        kb = slide.ken_burns if slide.ken_burns is not None else spec.defaults.ken_burns
+        if slide.video is not None:
+            kb = "none"  # clips move by themselves
+        move = kenburns.resolve(kb, i, cw, ch, out.width, out.height)
+        slides.append(
+            SlideTL(
+                index=i,
+                kind="image" if slide.image is not None else "video",
+                source=path,
+                start=bounds[i],
+                end=bounds[i + 1],
+                clip_start=clip_start,
+                clip_end=clip_end,
+                hold_start=hold_start,
+                hold_end=hold_end,
+                trans_in=t_in,
+                fit=fit,
+                move=move,
+                canvas_w=cw,
+                canvas_h=ch,
+                facts=f,
+            )
+        )
+    return Timeline(out.width, out.height, fps, total, tuple(slides), narration)
+
+
+def load_timeline(loaded: LoadedSpec, ff: FFmpeg) -> Timeline:
+    """Probe the assets and build the timeline; the first asset problem is raised as one line."""
+    facts, problems = gather_facts(loaded, ff)
+    if problems:
+        more = f" (and {len(problems) - 1} more; run vgen validate)" if len(problems) > 1 else ""
+        raise MediaError(problems[0] + more)
+    return build_timeline(loaded, facts)
