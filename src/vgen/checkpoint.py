@@ -8,6 +8,7 @@ two renders from sharing one work folder.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import IO
 
 from vgen.errors import MediaError, VgenError
 from vgen.ffmpeg import FFmpeg
-from vgen.probe import audio_seconds, count_frames
+from vgen.probe import audio_seconds, count_frames, decoded_frames
 
 MANIFEST = "manifest.json"
 
@@ -37,6 +38,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(text, encoding="utf-8")
     fsync_rename(tmp, path)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class Store:
@@ -78,18 +87,32 @@ class Store:
         m.setdefault("pieces", {})[name] = info
         atomic_write_text(self.dir / MANIFEST, json.dumps(m, indent=1, sort_keys=True))
 
+    def record_piece(self, path: Path, info: dict) -> None:
+        """Note a finished piece with its size and hash, so a later run can trust it cheaply."""
+        self.record(path.name, {**info, "size": path.stat().st_size, "sha256": file_sha256(path)})
+
     def valid_video(self, ff: FFmpeg, path: Path, frames: int) -> bool:
-        """True when `path` decodes as exactly `frames` video frames."""
+        """True when `path` is exactly what was recorded (size, sha256) and has `frames` frames.
+        A piece the manifest does not know (a crash between rename and record) must decode fully."""
         if not path.is_file() or path.stat().st_size == 0:
             return False
+        known = self.manifest().get("pieces", {}).get(path.name)
         try:
-            n, _ = count_frames(ff, path)
+            if known:
+                if known.get("size") != path.stat().st_size or known.get("sha256") != file_sha256(path):
+                    return False
+                n, _ = count_frames(ff, path)
+            else:
+                n = decoded_frames(ff, path)
         except MediaError:
             return False
         return n == frames
 
     def valid_audio(self, ff: FFmpeg, path: Path, seconds: float, tolerance: float) -> bool:
         if not path.is_file() or path.stat().st_size == 0:
+            return False
+        known = self.manifest().get("pieces", {}).get(path.name)
+        if known and (known.get("size") != path.stat().st_size or known.get("sha256") != file_sha256(path)):
             return False
         try:
             return abs(audio_seconds(ff, path) - seconds) <= tolerance
@@ -100,3 +123,15 @@ class Store:
         """Half-written files of an interrupted run are never finished pieces: remove them."""
         for p in self.dir.glob(".*.partial"):
             p.unlink(missing_ok=True)
+
+    def clean(self) -> int:
+        """Remove the whole store; return the bytes freed."""
+        import shutil
+
+        if not self.dir.exists():
+            return 0
+        self.lock()
+        freed = sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
+        self.unlock()
+        shutil.rmtree(self.dir)
+        return freed

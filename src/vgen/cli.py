@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -37,12 +38,13 @@ def _fail(exc: BaseException) -> None:
         if tail:
             err.print(f"[dim]{escape(tail)}[/]", soft_wrap=True)
         cmd = getattr(exc, "command", "")
-        if cmd and _state["debug"]:
+        if cmd:
             err.print(f"[dim]command: {escape(cmd)}[/]", soft_wrap=True)
         raise typer.Exit(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
+        code = getattr(exc, "exit_code", 130)
         err.print("[bold red]interrupted:[/] finished segments are kept; run the same command to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(code)
     err.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} (rerun with --debug)")
     raise typer.Exit(1)
 
@@ -65,6 +67,8 @@ def render(
     fresh: bool = typer.Option(False, "--fresh", help="Ignore finished segments in the store; render all again."),
     retries: int = typer.Option(2, "--retries", min=0, help="Extra tries for a failed or stalled FFmpeg run."),
     stall_timeout: float = typer.Option(120.0, "--stall-timeout", min=1, help="Kill FFmpeg after this many seconds without progress."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Render up to N segments at once (many cores, several NVENC sessions)."),
+    disk_check: bool = typer.Option(True, "--disk-check/--no-disk-check", help="Stop early when the disk looks too small."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path and errors."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
 ) -> None:
@@ -73,7 +77,9 @@ def render(
     from vgen.render import Options, prepare
     from vgen.render import render as do_render
 
-    opts = Options(work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout)
+    opts = Options(work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout, jobs=jobs,
+                   disk_check=disk_check)
+    _stop_on_signals()
     try:
         prep = prepare(spec, work_dir=work_dir)
         if json_lines:
@@ -104,6 +110,42 @@ def render(
         f"{result.segments} segment(s) ({result.segments_reused} reused), {result.render_s:.1f} s "
         f"({result.realtime_factor:.2f}x real time), {result.size_bytes / 1e6:.1f} MB"
     )
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (a worker being stopped) unwinds like Ctrl-C: FFmpeg is stopped, pieces are kept."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@app.command()
+def clean(
+    spec: Path = SpecArg,
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="The store to remove (default: next to the output)."),
+) -> None:
+    """Remove the segment store of SPEC (finished segments and audio); the output video stays."""
+    from vgen.checkpoint import Store
+    from vgen.render import default_work_dir
+    from vgen.spec import load_spec
+
+    try:
+        loaded = load_spec(spec)
+        folder = (work_dir or default_work_dir(loaded.output_path.resolve())).resolve()
+        freed = Store(folder).clean()
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    out.print(f"removed {folder} ({freed / 1e6:.1f} MB)" if freed else f"nothing to remove at {folder}")
 
 
 @app.command("dry-run")

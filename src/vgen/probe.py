@@ -167,6 +167,19 @@ def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     return frames[-1], seconds
 
 
+def decoded_frames(ff: FFmpeg, path: Path) -> int:
+    """Frames of the first video stream, by decoding every one of them (slow, thorough)."""
+    proc = subprocess.run(
+        [ff.path, "-hide_banner", "-nostats", "-v", "error", "-xerror", "-i", str(path), "-map", "0:v:0",
+         "-f", "null", "-", "-progress", "pipe:1"],
+        capture_output=True, text=True, errors="replace", timeout=3600,
+    )
+    frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
+    if proc.returncode != 0 or not frames:
+        raise MediaError(f"{path}: does not decode ({_last_line(proc.stderr)})", "delete it and render again")
+    return frames[-1]
+
+
 def audio_seconds(ff: FFmpeg, path: Path) -> float:
     """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
     proc = subprocess.run(

@@ -64,20 +64,25 @@ class Fanout:
             listener(event)
 
 
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 class RichProgress:
-    """Terminal bars: the whole render and the current step, with fps, speed and ETA."""
+    """Terminal bars: the whole render, and one bar per step running (several with --jobs)."""
 
     def __init__(self, console) -> None:  # type: ignore[no-untyped-def]
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = console
         self.bar = Progress(
-            TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total:.0f} fr"),
+            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total:.0f} fr"),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False,
         )
         self.total = None
-        self.step = None
-        self.step_label = ""
+        self.steps: dict[str, object] = {}
 
     def __enter__(self) -> "RichProgress":
         self.bar.start()
@@ -88,27 +93,24 @@ class RichProgress:
 
     def __call__(self, e: Event) -> None:
         if e.stage == "notice":
-            self.console.print(f"[yellow]notice:[/] {e.message}")
+            self.console.print(f"[yellow]notice:[/] {escape(e.message)}")
             return
         if e.stage == "plan":
-            self.console.print(f"[bold]plan:[/] {e.message}")
-            self.total = self.bar.add_task("overall", total=e.total_frames, rate="")
+            self.console.print(f"[bold]plan:[/] {escape(e.message)}")
+            self.total = self.bar.add_task("overall", total=e.total_frames, completed=e.done_frames, rate="")
             return
         if self.total is None:
             return
-        reused = f", {e.reused} reused" if e.reused else ""
+        reused = f" ({e.reused} reused)" if e.reused else ""
         self.bar.update(self.total, completed=e.done_frames, description=f"overall{reused}")
         if e.stage in ("segment", "audio"):
-            label = e.message.replace(" done", "").replace(" reused", "")
-            if label != self.step_label:
-                if self.step is not None:
-                    self.bar.remove_task(self.step)
-                total = e.frames_total or e.total_frames or 1
-                self.step = self.bar.add_task(label, total=total, rate="")
-                self.step_label = label
-            rate = f"{e.fps:6.1f} fps {e.speed:5.2f}x" if e.fps else ""
-            self.bar.update(self.step, completed=e.frames, rate=rate)
-            self.bar.update(self.total, rate=rate)
-        if e.stage in ("verify", "done") and self.step is not None:
-            self.bar.remove_task(self.step)
-            self.step = None
+            label = e.message.replace(" done", "").replace(" ready", "")
+            finished = e.message.endswith((" done", " ready"))
+            if label not in self.steps and not finished:
+                self.steps[label] = self.bar.add_task(label, total=e.frames_total or e.total_frames or 1, rate="")
+            task = self.steps.get(label)
+            if task is not None:
+                rate = f"{e.fps:6.1f} fps {e.speed:5.2f}x" if e.fps else ""
+                self.bar.update(task, completed=e.frames, rate=rate)  # type: ignore[arg-type]
+                if finished:
+                    self.bar.remove_task(self.steps.pop(label))  # type: ignore[arg-type]

@@ -7,20 +7,26 @@ place only after its frames, duration and audio length are verified.
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
+import errno
+import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from vgen import commands
 from vgen.checkpoint import Store, atomic_write_text, fsync_rename
 from vgen.commands import Command
 from vgen.encoders import choose
-from vgen.errors import FFmpegError, SpecError
+from vgen.errors import FFmpegError, MediaError, SpecError
 from vgen.ffmpeg import FFmpeg, find_ffmpeg, xfade_transitions
 from vgen.plan import Plan, Segment, build_plan, file_digest
 from vgen.probe import audio_seconds, count_frames
 from vgen.progress import Emit, Event, null_listener
-from vgen.runner import run
+from vgen.runner import DiskFull, run
 from vgen.spec import LoadedSpec, load_spec
 from vgen.timeline import Timeline, load_timeline
 
@@ -41,6 +47,8 @@ class Options:
     fresh: bool = False
     retries: int = 2
     stall_timeout: float = 120.0
+    jobs: int = 1
+    disk_check: bool = True
 
 
 @dataclass
@@ -91,8 +99,10 @@ def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | No
     return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan))
 
 
-def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event) -> None:
-    """Run with retries; a piece counts only when its output is checked, then renamed atomically."""
+def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event,
+                 on_frames: Callable[[int], int] | None = None) -> None:
+    """Run with retries; a piece counts only when its output is checked, then renamed atomically.
+    `on_frames(done_in_this_step)` returns the frames done in the whole render (for parallel runs)."""
     tl = prep.plan.timeline
     attempts = opts.retries + 1
     for attempt in range(1, attempts + 1):
@@ -103,20 +113,29 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
             elapsed = max(time.monotonic() - started, 1e-6)
             fps = done / elapsed
             left = (cmd.frames or round(cmd.seconds * float(tl.fps))) - done
-            emit(Event(**{**base.__dict__, "time": time.time(), "frames": done,
-                          "done_frames": base.done_frames + (done if base.stage == "segment" else 0),
-                          "fps": round(fps, 2), "speed": round(speed, 3),
-                          "eta_s": round(left / fps, 1) if fps > 0 else None}))
+            overall = on_frames(done) if on_frames else base.done_frames
+            emit(dataclasses.replace(base, time=time.time(), frames=done, done_frames=overall, fps=round(fps, 2),
+                                     speed=round(speed, 3), eta_s=round(left / fps, 1) if fps > 0 else None))
 
         try:
             run(cmd, progress, opts.stall_timeout)
             if cmd.frames:
-                got, _ = count_frames(prep.ff, cmd.tmp)
+                try:
+                    got, _ = count_frames(prep.ff, cmd.tmp)
+                except MediaError as exc:  # FFmpeg said nothing, yet its file is unreadable
+                    if shutil.disk_usage(cmd.tmp.parent).free < 1_000_000:
+                        raise DiskFull(f"{cmd.label}: the disk is full writing {cmd.tmp.parent}",
+                                       "free space (or use --work-dir on a bigger disk) and run the same command: "
+                                       "finished segments are kept") from exc
+                    raise FFmpegError(f"{cmd.label} wrote an unreadable file: {exc.message}", exc.hint) from exc
                 if got != cmd.frames:
                     raise FFmpegError(f"{cmd.label} produced {got} frames, expected {cmd.frames}",
                                       "this is a vgen bug; please report it with `vgen dry-run` output")
             fsync_rename(cmd.tmp, cmd.output)
             return
+        except DiskFull:
+            cmd.tmp.unlink(missing_ok=True)
+            raise
         except FFmpegError as exc:
             cmd.tmp.unlink(missing_ok=True)
             if attempt == attempts:
@@ -125,6 +144,44 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
                     exc.hint, exc.stderr_tail, exc.command,
                 ) from exc
             emit(Event("notice", f"{cmd.label}: {exc.message}; retrying ({attempt}/{opts.retries})"))
+
+
+# Rough size of the encoded video at quality 21, in bits per pixel per frame (1080p30 ~ 8 Mb/s),
+# doubling every 6 quality steps down; generous, since running out of disk costs more.
+_BPP_AT_21 = 0.15
+
+
+def estimate_bytes(plan: Plan, segments: int) -> int:
+    """Disk a render needs: the segments still to render plus the joined output."""
+    tl, q = plan.timeline, _quality(plan)
+    per_frame = tl.width * tl.height * _BPP_AT_21 * 2 ** ((21 - q) / 6) / 8
+    todo = sum(s.frames for s in plan.segments[:segments]) if segments else 0
+    audio = tl.seconds * 192_000 / 8
+    return int((todo + tl.total_frames) * per_frame + 2 * audio + 10_000_000)
+
+
+def _quality(plan: Plan) -> int:
+    args = list(plan.encoder.args)
+    for flag in ("-crf", "-cq", "-qp"):
+        if flag in args:
+            return int(args[args.index(flag) + 1])
+    return 21
+
+
+def check_disk(plan: Plan, todo_segments: int) -> None:
+    need = estimate_bytes(plan, todo_segments)
+    for folder in {plan.work_dir, plan.output.parent}:
+        free = shutil.disk_usage(_existing(folder)).free
+        if free < need:
+            raise DiskFull(f"not enough disk in {folder}: this render needs about {need / 1e9:.2f} GB, "
+                           f"{free / 1e9:.2f} GB free",
+                           "free space, use --work-dir on a bigger disk, or --no-disk-check if the estimate is wrong")
+
+
+def _existing(p: Path) -> Path:
+    while not p.exists():
+        p = p.parent
+    return p
 
 
 def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
@@ -152,37 +209,59 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     store.lock()
     try:
         store.discard_partials()
-        n, done, reused = len(plan.segments), 0, 0
-        emit(Event("plan", f"{n} segment(s), {tl.total_frames} frames, encoder {plan.encoder.name}",
-                   segments=n, total_frames=tl.total_frames))
-        for seg, cmd in zip(plan.segments, prep.segment_commands):
-            base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, done, tl.total_frames, reused=reused)
-            if not opts.fresh and store.valid_video(ff, cmd.output, seg.frames):
-                reused += 1
-                done += seg.frames
-                emit(Event("segment", f"{cmd.label} reused", seg.index, n, seg.frames, seg.frames, done,
-                           tl.total_frames, reused=reused))
-                continue
-            _run_checked(prep, cmd, emit, opts, base)
-            store.record(cmd.output.name, _piece(seg))
-            done += seg.frames
-            emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, done,
+        n = len(plan.segments)
+        todo = [(seg, cmd) for seg, cmd in zip(plan.segments, prep.segment_commands)
+                if opts.fresh or not store.valid_video(ff, cmd.output, seg.frames)]
+        reused = n - len(todo)
+        done_frames = sum(seg.frames for seg in plan.segments) - sum(seg.frames for seg, _ in todo)
+        if opts.disk_check:
+            check_disk(plan, len(todo))
+        emit(Event("plan", f"{n} segment(s), {tl.total_frames} frames, encoder {plan.encoder.name}"
+                           + (f", {reused} reused" if reused else ""),
+                   segments=n, total_frames=tl.total_frames, done_frames=done_frames, reused=reused))
+        lock = threading.Lock()
+        running: dict[int, int] = {}
+        finished = [done_frames]
+
+        def overall(index: int, frames: int) -> int:
+            with lock:
+                running[index] = frames
+                return finished[0] + sum(running.values())
+
+        def one(seg: Segment, cmd: Command) -> None:
+            base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, finished[0], tl.total_frames,
+                         reused=reused)
+            _run_checked(prep, cmd, emit, opts, base, lambda f: overall(seg.index, f))
+            store.record_piece(cmd.output, _piece(seg))
+            with lock:
+                running.pop(seg.index, None)
+                finished[0] += seg.frames
+                total_done = finished[0] + sum(running.values())
+            emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, total_done,
                        tl.total_frames, reused=reused))
+
+        _run_all(one, todo, opts.jobs)
 
         acmd = prep.audio_command
         if opts.fresh or not store.valid_audio(ff, acmd.output, tl.seconds, float(1 / tl.fps)):
             _run_checked(prep, acmd, emit, opts, Event("audio", "audio", total_frames=tl.total_frames,
-                                                       done_frames=done, segments=n, reused=reused))
-            store.record(acmd.output.name, {"key": plan.audio.key, "samples": plan.audio.samples})
-        emit(Event("audio", "audio ready", done_frames=done, total_frames=tl.total_frames, segments=n, reused=reused))
+                                                       done_frames=tl.total_frames, segments=n, reused=reused))
+            store.record_piece(acmd.output, {"key": plan.audio.key, "samples": plan.audio.samples})
+        emit(Event("audio", "audio ready", done_frames=tl.total_frames, total_frames=tl.total_frames, segments=n,
+                   reused=reused))
 
         atomic_write_text(commands.join_list_path(plan), commands.concat_list([c.output for c in prep.segment_commands]))
         jcmd = prep.join_command
         jcmd.output.parent.mkdir(parents=True, exist_ok=True)
         run(jcmd, None, opts.stall_timeout)
-        emit(Event("verify", "checking the output", done_frames=done, total_frames=tl.total_frames))
+        emit(Event("verify", "checking the output", done_frames=tl.total_frames, total_frames=tl.total_frames))
         duration = verify_output(ff, jcmd.tmp, tl)
         fsync_rename(jcmd.tmp, jcmd.output)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"the disk is full ({exc.filename or plan.work_dir})",
+                           "free space and run the same command: finished segments are kept") from exc
+        raise
     finally:
         prep.join_command.tmp.unlink(missing_ok=True)
         store.unlock()
@@ -191,6 +270,23 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     emit(Event("done", str(plan.output), segments=n, done_frames=tl.total_frames, total_frames=tl.total_frames,
                reused=reused))
     return result
+
+
+def _run_all(fn: Callable[[Segment, Command], None], todo: list[tuple[Segment, Command]], jobs: int) -> None:
+    """Run segments, up to `jobs` at once; the first failure stops the rest (finished ones stay)."""
+    if jobs <= 1:
+        for seg, cmd in todo:
+            fn(seg, cmd)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="segment") as pool:
+        futures = [pool.submit(fn, seg, cmd) for seg, cmd in todo]
+        try:
+            for fut in concurrent.futures.as_completed(futures):
+                fut.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _piece(seg: Segment) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,6 +20,20 @@ ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, s
 
 class Stalled(FFmpegError):
     """FFmpeg stopped making progress and was killed by the watchdog."""
+
+
+class DiskFull(FFmpegError):
+    """The disk filled up while writing: retrying cannot help, freeing space can."""
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when vgen dies, even by kill -9, so no FFmpeg keeps writing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -44,6 +59,7 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     proc = subprocess.Popen(
         list(cmd.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
+        preexec_fn=_die_with_parent,
     )
     tail: collections.deque[str] = collections.deque(maxlen=20)
     last_progress = [time.monotonic()]
@@ -92,6 +108,11 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     if stalled.is_set():
         raise Stalled(f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
                       "it is retried; raise --stall-timeout for very slow machines", text, cmd.shell())
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        free = shutil.disk_usage(cmd.tmp.parent).free
+        raise DiskFull(f"{cmd.label}: the disk is full writing {cmd.tmp.parent} ({free / 1e6:.0f} MB free)",
+                       "free space (or use --work-dir on a bigger disk) and run the same command: finished "
+                       "segments are kept", text, cmd.shell())
     if rc != 0:
         last = tail[-1] if tail else f"exit code {rc}"
         raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", text, cmd.shell())
