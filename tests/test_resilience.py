@@ -35,6 +35,15 @@ def pieces(work: Path) -> dict:
         return {}
 
 
+def no_ffmpeg_on(work: Path, wait: float = 3.0) -> bool:
+    deadline = time.monotonic() + wait
+    while subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout.strip():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_kill_9_mid_render_then_resume_is_identical(ff, media, tmp_path):
     spec = long_spec(media, tmp_path / "a", n=12)
     reference = render(prepare(long_spec(media, tmp_path / "ref", n=12), ff))
@@ -49,8 +58,7 @@ def test_kill_9_mid_render_then_resume_is_identical(ff, media, tmp_path):
     done_before = len([k for k in pieces(work) if k.startswith("seg-")])
     assert 3 <= done_before < 12, "the kill must land mid-render"
     assert not (tmp_path / "a" / "out.mp4").exists()
-    time.sleep(0.3)  # FFmpeg children die with their parent (PR_SET_PDEATHSIG)
-    assert not subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout.strip()
+    assert no_ffmpeg_on(work)  # FFmpeg children die with their parent (PR_SET_PDEATHSIG)
 
     resumed = render(prepare(spec, ff))
     assert resumed.segments_reused >= done_before
@@ -158,7 +166,7 @@ def test_sigterm_stops_ffmpeg_keeps_segments_and_resume_finishes(ff, media, tmp_
     assert proc.returncode == 128 + signal.SIGTERM and "interrupted" in err
     kept = len(pieces(work))
     assert kept >= 2 and not list(work.glob(".*.partial"))
-    assert not subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout.strip()
+    assert no_ffmpeg_on(work)
     assert render(prepare(spec, ff)).segments_reused >= kept
 
 

@@ -112,17 +112,12 @@ def render(
     )
 
 
-class Interrupted(KeyboardInterrupt):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.exit_code = 128 + signum
-
-
 def _stop_on_signals() -> None:
-    """SIGTERM (a worker being stopped) unwinds like Ctrl-C: FFmpeg is stopped, pieces are kept."""
+    """SIGTERM (a worker being stopped) and Ctrl-C stop FFmpeg and unwind: pieces are kept."""
+    from vgen.runner import request_stop
 
     def handler(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
+        request_stop(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
@@ -179,6 +174,14 @@ def dry_run(
               f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}")
     print(f"# audio: {plan.audio.samples} samples at 48 kHz, key {plan.audio.key[:16]}")
     print(f"mkdir -p {shlex.quote(str(plan.work_dir))} {shlex.quote(str(plan.output.parent))}")
+    for path, text in prep.files:
+        print(f"cat > {shlex.quote(str(path))} <<'VGEN_FILE'\n{text.rstrip()}\nVGEN_FILE")
+    if plan.audio.loudness is not None:
+        scan = commands.loudness_command(prep.ff, plan)
+        print("\n# audio, pass 1: measure the loudness of the mix (render reads the JSON it prints)")
+        print(f"cat > {shlex.quote(str(scan.script))} <<'VGEN_GRAPH'\n{scan.script_text.rstrip()}\nVGEN_GRAPH")
+        print(scan.shell())
+        print("# audio, pass 2 (below) then adds loudnorm with the measured_* values of pass 1 and linear=true")
     for cmd in (*prep.segment_commands, prep.audio_command):
         print(f"\n# {cmd.label}")
         if cmd.script is not None:
@@ -196,7 +199,7 @@ def dry_run(
 def validate(spec: Path = SpecArg) -> None:
     """Check the spec and every asset (exists, decodes, sizes, durations); report all problems at once."""
     from vgen.ffmpeg import find_ffmpeg
-    from vgen.render import check_transitions
+    from vgen.render import check_transitions, load_spec_captions
     from vgen.spec import load_spec
     from vgen.timeline import build_timeline, gather_facts
 
@@ -204,15 +207,20 @@ def validate(spec: Path = SpecArg) -> None:
         loaded = load_spec(spec)
         ff = find_ffmpeg()
         facts, problems = gather_facts(loaded, ff, decode=True)
+        warnings: list[str] = []
         if not problems:
             try:
                 tl = build_timeline(loaded, facts)
                 check_transitions(loaded, tl, ff)
+                captions, _ = load_spec_captions(loaded, tl, ff)
+                warnings = list(captions.warnings) if captions else []
             except VgenError as exc:
                 problems.append(str(exc))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
+    for w in warnings if not problems else []:
+        err.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if problems:
         for p in problems:
             err.print(f"[bold red]error:[/] {escape(p)}", soft_wrap=True)

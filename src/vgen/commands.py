@@ -17,6 +17,7 @@ import ffmpeg as ffm
 from vgen import audio, graph
 from vgen.ffmpeg import FFmpeg
 from vgen.plan import Plan, Segment
+from vgen.subtitles import Captions
 
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
 
@@ -68,14 +69,20 @@ def segment_path(plan: Plan, seg: Segment, recipe: str = "") -> Path:
 _PLACEHOLDER = "@VGEN_SEGMENT@"
 
 
-def segment_command(ff: FFmpeg, plan: Plan, seg: Segment) -> Command:
+def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | None = None,
+                    fonts_dir: Path | None = None) -> Command:
     tl = plan.timeline
-    g = graph.segment_graph(tl, seg.first, seg.end)
+    subs = captions.file_for(plan.work_dir) if captions else None
+    g = graph.segment_graph(tl, seg.first, seg.end, subs, fonts_dir)
     stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
     out = ffm.output(g.stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
     argv, text = _compile(ff, out, stub.with_suffix(".graph.txt"))
     sources = {str(s.source) for s in tl.slides}
     recipe = text + "\n" + " ".join("<input>" if a in sources else a for a in argv[1:] if _PLACEHOLDER not in a)
+    if captions is not None and subs is not None:
+        # Only the cues on screen in this segment decide its pixels, not the whole caption file.
+        t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
+        recipe = recipe.replace(graph.escape_value(str(subs)), captions.segment_digest(t0, t1))
     final = segment_path(plan, seg, recipe)
     argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
     script = final.with_suffix(".graph.txt")
@@ -87,11 +94,22 @@ def audio_path(plan: Plan) -> Path:
     return plan.work_dir / f"audio-{plan.audio.key[:16]}.m4a"
 
 
-def audio_command(ff: FFmpeg, plan: Plan) -> Command:
+def loudness_command(ff: FFmpeg, plan: Plan) -> Command:
+    """Pass 1 of loudness normalisation: measure the mix (loudnorm prints JSON at info level)."""
+    script = plan.work_dir / f"loudness-{plan.audio.key[:16]}.graph.txt"
+    out = ffm.output(audio.loudness_scan(plan.audio), "-", f="null")
+    argv, text = _compile(ff, out, script)
+    argv = tuple("info" if a == "error" and argv[i - 1] == "-loglevel" else a for i, a in enumerate(argv))
+    return Command("loudness scan", argv, Path("/dev/null"), Path("/dev/null"), 0, plan.timeline.seconds, script,
+                   text)
+
+
+def audio_command(ff: FFmpeg, plan: Plan, measured: audio.Measured | None = None) -> Command:
+    """The final mix, encoded once (pass 2 of the loudness normalisation when there is a target)."""
     final = audio_path(plan)
     tmp = tmp_path(final)
     script = final.with_suffix(".graph.txt")
-    out = ffm.output(audio.audio_stream(plan.audio), str(tmp), f="mp4", **_pairs(audio.AUDIO_CODEC_ARGS))
+    out = ffm.output(audio.final_stream(plan.audio, measured), str(tmp), f="mp4", **_pairs(audio.AUDIO_CODEC_ARGS))
     argv, text = _compile(ff, out, script)
     return Command("audio", argv, final, tmp, 0, plan.timeline.seconds, script, text)
 

@@ -42,6 +42,21 @@ class SegmentGraph:
     frames: int
 
 
+def escape_value(value: str) -> str:
+    """A string as one filter option value inside a filter graph: escaped for the option parser
+    (\\ ' = :) and again for the graph parser (\\ ' [ ] , ;). ffmpeg-python applies exactly this
+    to every value it writes (a test holds the two together, with hostile paths and names)."""
+    level1 = _escape(value, "\\'=:")
+    return _escape(level1, "\\'[],;")
+
+
+def _escape(text: str, chars: str) -> str:
+    out = text.replace("\\", "\\\\")
+    for ch in chars.replace("\\", ""):
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
 def rate(fps: Fraction) -> str:
     return f"{fps.numerator}/{fps.denominator}"
 
@@ -187,8 +202,17 @@ def _shared_inputs(tl: Timeline, shown: list[tuple[SlideTL, int, int]]) -> list[
     return streams
 
 
-def segment_graph(tl: Timeline, first: int, end: int) -> SegmentGraph:
-    """The stream of global frames [first, end): visible slides joined by their transitions."""
+def burn_captions(stream: Any, first: int, captions: Path, fonts_dir: Path | None) -> Any:
+    """Captions timed on the global timeline: frames carry their global number while libass draws."""
+    s = stream.filter("setpts", f"N+{first}")
+    kw = {"fontsdir": str(fonts_dir)} if fonts_dir else {}
+    return s.filter("ass", filename=str(captions), **kw).filter("setpts", "N")
+
+
+def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = None,
+                  fonts_dir: Path | None = None) -> SegmentGraph:
+    """The stream of global frames [first, end): visible slides joined by their transitions,
+    captions burned in."""
     shown = [(s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
              for s in tl.slides if s.clip_start < end and s.clip_end > first]
     acc = None
@@ -212,4 +236,6 @@ def segment_graph(tl: Timeline, first: int, end: int) -> SegmentGraph:
             # concat outputs a microsecond time base; xfade needs both inputs in 1/fps.
             acc = _timebase(ffm.filter([acc, s], "concat", n=2, v=1, a=0), tl.fps)
     assert acc is not None, "a segment shows at least one slide"
+    if captions is not None:
+        acc = burn_captions(acc, first, captions, fonts_dir)
     return SegmentGraph(acc.filter("format", "yuv420p"), end - first)

@@ -38,6 +38,8 @@ class AudioJob:
     key: str
     samples: int
     narration: Path | None
+    music: tuple = ()  # (MusicTrack, AVFacts) pairs, played in turn
+    loudness: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,10 @@ def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffm
         segments.append(Segment(i, a, b, shown, segment_key(tl, a, b, shown, encoder, ffmpeg_version, digest)))
     narration = tl.narration.path if tl.narration else None
     audio_key = _hash({"v": AUDIO_VERSION, "samples": tl.audio_samples,
-                       "narration": digest(narration) if narration else None, "ffmpeg": ffmpeg_version})
-    return Plan(tl, encoder, tuple(segments), AudioJob(audio_key, tl.audio_samples, narration), output, work_dir)
+                       "narration": digest(narration) if narration else None, "ffmpeg": ffmpeg_version,
+                       "music": [[t.model_dump(), digest(f.path)] for t, f in tl.music], "loudness": tl.loudness})
+    job = AudioJob(audio_key, tl.audio_samples, narration, tl.music, tl.loudness)
+    return Plan(tl, encoder, tuple(segments), job, output, work_dir)
 
 
 def file_digest(path: Path, _cache: dict[tuple[str, int, int], str] = {}) -> str:  # noqa: B006 - memo

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg
+from vgen.ffmpeg import FFmpeg, die_with_parent
 
 Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bombs are not
 
@@ -79,7 +79,7 @@ def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
 
 def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
     cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120)
     if proc.returncode != 0:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
     data = json.loads(proc.stdout or "{}")
@@ -140,7 +140,7 @@ def parse_ffmpeg_info(text: str, path: Path, size_bytes: int = 0) -> AVFacts:
 
 def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
     proc = subprocess.run(
-        [ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=120
+        [ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120
     )
     if "Duration:" not in proc.stderr:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
@@ -157,7 +157,7 @@ def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     proc = subprocess.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "info", "-i", str(path), "-map", "0:v:0", "-c", "copy",
          "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=600,
+        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -172,7 +172,7 @@ def decoded_frames(ff: FFmpeg, path: Path) -> int:
     proc = subprocess.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "error", "-xerror", "-i", str(path), "-map", "0:v:0",
          "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=3600,
+        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=3600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -185,7 +185,7 @@ def audio_seconds(ff: FFmpeg, path: Path) -> float:
     proc = subprocess.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
          "-ar", "48000", "-f", "s16le", "-y", "/dev/null", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=900,
+        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=900,
     )
     sizes = [int(m) for m in re.findall(r"^total_size=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not sizes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vgen import commands
+from vgen import audio, commands
 from vgen.checkpoint import Store, atomic_write_text, fsync_rename
 from vgen.commands import Command
 from vgen.encoders import choose
@@ -28,6 +28,7 @@ from vgen.probe import audio_seconds, count_frames
 from vgen.progress import Emit, Event, null_listener
 from vgen.runner import DiskFull, run
 from vgen.spec import LoadedSpec, load_spec
+from vgen.subtitles import Captions, load_captions
 from vgen.timeline import Timeline, load_timeline
 
 
@@ -39,6 +40,15 @@ class Prepared:
     segment_commands: tuple[Command, ...]
     audio_command: Command
     join_command: Command
+    captions: Captions | None = None
+
+    @property
+    def files(self) -> tuple[tuple[Path, str], ...]:
+        """Files the commands read that vgen writes first (the captions' ASS script)."""
+        c = self.captions
+        if c is None or c.ass_text is None:
+            return ()
+        return ((c.file_for(self.plan.work_dir), c.ass_text),)
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,28 @@ def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | No
     output = loaded.output_path.resolve()
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
-    segs = tuple(commands.segment_command(ff, plan, s) for s in plan.segments)
-    return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan))
+    captions, fonts = load_spec_captions(loaded, tl, ff)
+    segs = tuple(commands.segment_command(ff, plan, s, captions, fonts) for s in plan.segments)
+    return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan),
+                    captions)
+
+
+def load_spec_captions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | None, Path | None]:
+    """The spec's captions, checked; errors name the spec line as well as the caption's."""
+    sub = loaded.spec.subtitles
+    if sub is None:
+        return None, None
+    if not ff.has_filter("ass"):
+        raise FFmpegError(f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
+                          "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)")
+    fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
+    if fonts is not None and not fonts.is_dir():
+        raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
+    try:
+        caps = load_captions(loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts)
+    except SpecError as exc:
+        raise SpecError(f"{loaded.where(('subtitles', 'path'))}: {exc.message}", exc.hint) from exc
+    return caps, fonts
 
 
 def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event,
@@ -133,8 +163,8 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
                                       "this is a vgen bug; please report it with `vgen dry-run` output")
             fsync_rename(cmd.tmp, cmd.output)
             return
-        except DiskFull:
-            cmd.tmp.unlink(missing_ok=True)
+        except (DiskFull, KeyboardInterrupt):
+            cmd.tmp.unlink(missing_ok=True)  # a half-written piece is never left to be mistaken
             raise
         except FFmpegError as exc:
             cmd.tmp.unlink(missing_ok=True)
@@ -205,10 +235,16 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     notices = [plan.encoder.notice] if plan.encoder.notice else []
     for n in notices:
         emit(Event("notice", n))
+    if prep.captions:
+        notices += list(prep.captions.warnings)
+        for w in prep.captions.warnings:
+            emit(Event("notice", w))
     store = Store(plan.work_dir)
     store.lock()
     try:
         store.discard_partials()
+        for path, text in prep.files:
+            atomic_write_text(path, text)
         n = len(plan.segments)
         todo = [(seg, cmd) for seg, cmd in zip(plan.segments, prep.segment_commands)
                 if opts.fresh or not store.valid_video(ff, cmd.output, seg.frames)]
@@ -244,8 +280,14 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
 
         acmd = prep.audio_command
         if opts.fresh or not store.valid_audio(ff, acmd.output, tl.seconds, float(1 / tl.fps)):
-            _run_checked(prep, acmd, emit, opts, Event("audio", "audio", total_frames=tl.total_frames,
-                                                       done_frames=tl.total_frames, segments=n, reused=reused))
+            base = Event("audio", "audio", total_frames=tl.total_frames, done_frames=tl.total_frames, segments=n,
+                         reused=reused)
+            if plan.audio.loudness is not None:
+                scan = commands.loudness_command(ff, plan)
+                emit(dataclasses.replace(base, message="loudness scan"))
+                measured = audio.parse_loudnorm(run(scan, None, opts.stall_timeout).stderr_tail)
+                acmd = commands.audio_command(ff, plan, measured)
+            _run_checked(prep, acmd, emit, opts, base)
             store.record_piece(acmd.output, {"key": plan.audio.key, "samples": plan.audio.samples})
         emit(Event("audio", "audio ready", done_frames=tl.total_frames, total_frames=tl.total_frames, segments=n,
                    reused=reused))

@@ -14,8 +14,35 @@ from typing import Callable
 
 from vgen.commands import Command
 from vgen.errors import FFmpegError
+from vgen.ffmpeg import die_with_parent
 
 ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed
+
+
+class Interrupted(KeyboardInterrupt):
+    """vgen was asked to stop (SIGINT/SIGTERM); FFmpeg was stopped, finished pieces are kept."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+_lock = threading.Lock()
+_active: set[subprocess.Popen] = set()  # type: ignore[type-arg]
+_stop = threading.Event()
+_stop_signal = [int(signal.SIGINT)]
+
+
+def request_stop(signum: int) -> None:
+    """From a signal handler: stop every running FFmpeg; the runs then raise Interrupted.
+    Nothing is raised here, so no half-started process or half-written file is left behind."""
+    _stop_signal[0] = signum
+    _stop.set()
+    for proc in list(_active):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class Stalled(FFmpegError):
@@ -24,16 +51,6 @@ class Stalled(FFmpegError):
 
 class DiskFull(FFmpegError):
     """The disk filled up while writing: retrying cannot help, freeing space can."""
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when vgen dies, even by kill -9, so no FFmpeg keeps writing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 @dataclass
@@ -56,12 +73,16 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
         cmd.script.write_text(cmd.script_text, encoding="utf-8")
     cmd.tmp.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        list(cmd.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
-        preexec_fn=_die_with_parent,
-    )
-    tail: collections.deque[str] = collections.deque(maxlen=20)
+    with _lock:
+        if _stop.is_set():
+            raise Interrupted(_stop_signal[0])
+        proc = subprocess.Popen(
+            list(cmd.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
+            preexec_fn=die_with_parent,
+        )
+        _active.add(proc)
+    tail: collections.deque[str] = collections.deque(maxlen=60)
     last_progress = [time.monotonic()]
     stalled = threading.Event()
 
@@ -80,12 +101,12 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
                 return
             time.sleep(min(1.0, stall_timeout / 4))
 
-    err_thread = threading.Thread(target=read_err, daemon=True)
-    dog = threading.Thread(target=watchdog, daemon=True)
-    err_thread.start()
-    dog.start()
     frames, out_s, speed = 0, 0.0, 0.0
     try:
+        err_thread = threading.Thread(target=read_err, daemon=True)
+        dog = threading.Thread(target=watchdog, daemon=True)
+        err_thread.start()
+        dog.start()
         assert proc.stdout is not None
         for raw in proc.stdout:
             key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
@@ -103,19 +124,26 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     except BaseException:
         _kill(proc)
         raise
+    finally:
+        with _lock:
+            _active.discard(proc)
+    if _stop.is_set():
+        raise Interrupted(_stop_signal[0])
     err_thread.join(timeout=5)
     text = "\n".join(tail)
+    short = "\n".join(list(tail)[-20:])
     if stalled.is_set():
         raise Stalled(f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
-                      "it is retried; raise --stall-timeout for very slow machines", text, cmd.shell())
+                      "it is retried; raise --stall-timeout for very slow machines", short, cmd.shell())
     if "No space left on device" in text or "Disk quota exceeded" in text:
         free = shutil.disk_usage(cmd.tmp.parent).free
         raise DiskFull(f"{cmd.label}: the disk is full writing {cmd.tmp.parent} ({free / 1e6:.0f} MB free)",
                        "free space (or use --work-dir on a bigger disk) and run the same command: finished "
-                       "segments are kept", text, cmd.shell())
+                       "segments are kept", short, cmd.shell())
     if rc != 0:
         last = tail[-1] if tail else f"exit code {rc}"
-        raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", text, cmd.shell())
+        raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", short,
+                          cmd.shell())
     return RunResult(time.monotonic() - started, text)
 
 

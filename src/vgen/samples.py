@@ -46,12 +46,41 @@ def tone(ff: FFmpeg, path: Path, seconds: float, freq: int = 440, rate: int = 44
     return path
 
 
+def music(ff: FFmpeg, path: Path, seconds: float) -> Path:
+    """A soft chord pad (A minor), to loop under the narration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chord = "+".join(f"0.2*sin({f}*2*PI*t)" for f in (220, 261.63, 329.63))
+    _ff(ff, "-f", "lavfi", "-i", f"aevalsrc={chord}|{chord}:s=44100:d={seconds}", "-af",
+        f"afade=t=in:d=0.05,afade=t=out:st={seconds - 0.05}:d=0.05", str(path))
+    return path
+
+
+DEMO_CAPTIONS = """1
+00:00:00,500 --> 00:00:04,000
+vgen renders narrated slideshows
+
+2
+00:00:05,500 --> 00:00:09,500
+Ken Burns motion, sub-pixel smooth
+
+3
+00:00:11,000 --> 00:00:16,000
+looping clips, transitions, music ducked under the voice
+
+4
+00:00:23,000 --> 00:00:29,000
+rendered in checkpointed segments
+"""
+
+
 def demo_media(folder: Path, ff: FFmpeg | None = None) -> None:
     ff = ff or find_ffmpeg()
     for i, (w, h) in enumerate([(1600, 1200), (1200, 1600), (1920, 1080), (1000, 1000)]):
         photo(ff, folder / "images" / f"{i + 1:03d}.jpg", w, h, seed=i)
     clip(ff, folder / "clips" / "loop.mp4", 640, 360, 3)
     tone(ff, folder / "audio" / "narration.mp3", 30.0)
+    music(ff, folder / "audio" / "music.mp3", 8.0)
+    (folder / "captions.srt").write_text(DEMO_CAPTIONS, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -134,8 +134,44 @@ class Slide(_Model):
         return self.image if self.image is not None else self.video  # type: ignore[return-value]
 
 
+class MusicTrack(_Model):
+    path: str = Field(description="Music file (MP3, WAV, M4A, OGG, ...).")
+    volume: float = Field(0.15, ge=0, le=4, description="Linear gain of the music bed.")
+    loop: bool = Field(True, description="Loop to fill the video (in a list: the last track loops).")
+    duck: bool = Field(True, description="Lower the music while the narration speaks, recover in pauses.")
+    fade_in: float = Field(2.0, ge=0, description="Seconds of fade-in at the track's start.")
+    fade_out: float = Field(3.0, ge=0, description="Seconds of fade-out at the video's end.")
+
+
 class Audio(_Model):
     narration: str | None = Field(None, description="Narration track; the video is at least this long.")
+    music: MusicTrack | list[MusicTrack] | None = Field(None, description="A music bed, or tracks played in turn.")
+    loudness: float | None = Field(-14, ge=-40, le=-5, description="Integrated loudness target, LUFS; null: untouched.")
+
+    @property
+    def tracks(self) -> list[MusicTrack]:
+        if self.music is None:
+            return []
+        return list(self.music) if isinstance(self.music, list) else [self.music]
+
+
+_COLOR = r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$"
+
+
+class SubtitleStyle(_Model):
+    font: str = Field("DejaVu Sans", pattern=r"^[^,{}\\\n\r]+$", description="Font family (no commas).")
+    size: int = Field(48, ge=4, le=400, description="Font size in output pixels.")
+    color: str = Field("#FFFFFF", pattern=_COLOR, description="#RRGGBB or #AARRGGBB (AA: 00 = opaque).")
+    outline_color: str = Field("#000000", pattern=_COLOR)
+    outline: float = Field(3, ge=0, le=50, description="Outline width in pixels.")
+    margin_v: int = Field(60, ge=0, le=2000, description="Distance from the top/bottom edge in pixels.")
+    position: Literal["bottom", "top", "middle"] = "bottom"
+
+
+class Subtitles(_Model):
+    path: str = Field(description=".srt, .vtt or .ass (an .ass file keeps its own styles).")
+    style: SubtitleStyle = Field(default_factory=SubtitleStyle)
+    fonts_dir: str | None = Field(None, description="Folder of font files to use.")
 
 
 class Spec(_Model):
@@ -145,6 +181,7 @@ class Spec(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     slides: list[Slide] = Field(min_length=1)
     audio: Audio | None = None
+    subtitles: Subtitles | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from vgen import kenburns
 from vgen.errors import MediaError, SpecError
@@ -19,7 +19,7 @@ from vgen.ffmpeg import FFmpeg
 import dataclasses
 
 from vgen.probe import AVFacts, ImageFacts, audio_seconds, av_facts, image_facts
-from vgen.spec import LoadedSpec, Slide
+from vgen.spec import LoadedSpec, MusicTrack, Slide
 
 AUDIO_RATE = 48_000
 
@@ -66,6 +66,8 @@ class Timeline:
     total_frames: int
     slides: tuple[SlideTL, ...]
     narration: AVFacts | None
+    music: tuple[tuple[MusicTrack, AVFacts], ...] = ()
+    loudness: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -122,16 +124,25 @@ def gather_facts(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> tup
                 facts[path] = av
         except MediaError as exc:
             problems.append(f"{loaded.where(('slides', i, key))}: {exc}")
+    audio_files: list[tuple[str, tuple[Any, ...]]] = []
     if spec.audio and spec.audio.narration:
-        path = loaded.resolve(spec.audio.narration)
+        audio_files.append((spec.audio.narration, ("audio", "narration")))
+    if spec.audio:
+        single = not isinstance(spec.audio.music, list)
+        for i, track in enumerate(spec.audio.tracks):
+            audio_files.append((track.path, ("audio", "music", "path") if single else ("audio", "music", i, "path")))
+    for rel, loc in audio_files:
+        path = loaded.resolve(rel)
         try:
             av = av_facts(ff, path)
             if not av.has_audio:
                 raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
-            # The decoded length, not the header's estimate: the video's length depends on it.
-            facts[path] = dataclasses.replace(av, duration=audio_seconds(ff, path))
+            if loc == ("audio", "narration"):
+                # The decoded length, not the header's estimate: the video's length depends on it.
+                av = dataclasses.replace(av, duration=audio_seconds(ff, path))
+            facts[path] = av
         except MediaError as exc:
-            problems.append(f"{loaded.where(('audio', 'narration'))}: {exc}")
+            problems.append(f"{loaded.where(loc)}: {exc}")
     return facts, problems
 
 
@@ -234,7 +245,10 @@ def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
                 facts=f,
             )
         )
-    return Timeline(out.width, out.height, fps, total, tuple(slides), narration)
+    music = tuple((t, facts[loaded.resolve(t.path)]) for t in (spec.audio.tracks if spec.audio else []))
+    loudness = spec.audio.loudness if spec.audio else None
+    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music,  # type: ignore[arg-type]
+                    loudness)
 
 
 def load_timeline(loaded: LoadedSpec, ff: FFmpeg) -> Timeline:

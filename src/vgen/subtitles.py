@@ -1,0 +1,186 @@
+"""Captions: SRT/VTT parsed and checked, written as one ASS script in output pixels; .ass kept as is.
+
+libass burns them in inside each segment's graph, timed against the global timeline, so a cue
+that spans a segment cut shows on both sides without a flicker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from vgen.errors import SpecError
+from vgen.spec import SubtitleStyle
+
+_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
+_CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+_ALIGN = {"bottom": 2, "middle": 5, "top": 8}
+
+
+@dataclass(frozen=True)
+class Cue:
+    number: int  # 1-based, in file order
+    line: int  # line of its timing line in the file
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Captions:
+    """What the graph needs: the ASS file to burn in, its text, and warnings for the user."""
+
+    source: Path
+    ass_text: str | None  # None: the user's own .ass file is used as it is
+    cues: tuple[Cue, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        body = self.ass_text if self.ass_text is not None else self.source.read_text("utf-8", "replace")
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def segment_digest(self, t0: float, t1: float) -> str:
+        """What decides a segment's captions: the style and the cues on screen in [t0, t1)."""
+        if self.ass_text is None:
+            return self.digest
+        head = self.ass_text.split("[Events]")[0]
+        shown = [f"{c.start}:{c.end}:{c.text}" for c in self.cues if c.start < t1 and c.end > t0]
+        return hashlib.sha256((head + "\n".join(shown)).encode()).hexdigest()
+
+    def file_for(self, work_dir: Path) -> Path:
+        return self.source if self.ass_text is None else work_dir / f"captions-{self.digest[:16]}.ass"
+
+
+def _seconds(h: str | None, m: str, s: str, frac: str) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
+
+
+def parse_cues(text: str, name: str) -> list[Cue]:
+    """Cues of an SRT or WebVTT file; a malformed cue is an error naming its number and line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
+    cues: list[Cue] = []
+    i = 0
+    if lines and lines[0].startswith("WEBVTT"):
+        i = 1
+    while i < len(lines):
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i >= len(lines):
+            break
+        block_start = i
+        block = []
+        while i < len(lines) and lines[i].strip():
+            block.append(lines[i])
+            i += 1
+        if block[0].startswith(("NOTE", "STYLE", "REGION")):
+            continue
+        timing = next((n for n, ln in enumerate(block[:2]) if "-->" in ln), None)
+        number = len(cues) + 1
+        if timing is None or not (m := _CUE_TIMES.match(block[timing])):
+            raise SpecError(f"{name}:{block_start + 1} cue {number}: no valid 'start --> end' time line",
+                            "write times as 00:01:02,500 --> 00:01:04,000")
+        start, end = _seconds(*m.group(1, 2, 3, 4)), _seconds(*m.group(5, 6, 7, 8))
+        if end <= start:
+            raise SpecError(f"{name}:{block_start + timing + 1} cue {number}: ends before it starts",
+                            "fix its end time")
+        body = "\n".join(block[timing + 1 :]).strip()
+        cues.append(Cue(number, block_start + timing + 1, start, end, body))
+    return cues
+
+
+def check_cues(cues: list[Cue], name: str, video_s: float) -> list[str]:
+    """Warnings for cues that will not show as written (errors are raised by the parser)."""
+    warnings = []
+    for a, b in zip(cues, cues[1:]):
+        if b.start < a.end:
+            warnings.append(f"{name}:{b.line} cue {b.number} overlaps cue {a.number}; both show, stacked")
+    for c in cues:
+        if c.start >= video_s:
+            warnings.append(f"{name}:{c.line} cue {c.number} starts at {c.start:.2f} s, after the video ends "
+                            f"({video_s:.2f} s); it is not shown")
+    return warnings
+
+
+def ass_color(color: str) -> str:
+    """#RRGGBB or #AARRGGBB -> ASS &HAABBGGRR (alpha 00 = opaque)."""
+    c = color.lstrip("#")
+    a, rgb = ("00", c) if len(c) == 6 else (c[:2], c[2:])
+    return f"&H{a}{rgb[4:6]}{rgb[2:4]}{rgb[0:2]}".upper()
+
+
+def _ass_time(t: float) -> str:
+    cs = int(round(t * 100))
+    return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def ass_text_of(body: str) -> str:
+    """Cue text as literal ASS: braces and backslashes cannot become override codes; SRT's
+    <i>, <b>, <u> become ASS tags, other markup is dropped; line breaks become \\N."""
+    body = body.replace("\\", "\\\u2060")  # a word joiner after "\" keeps it literal for libass
+    body = body.replace("{", "\\{").replace("}", "\\}")
+    for tag, code in (("i", "i"), ("b", "b"), ("u", "u")):
+        body = re.sub(rf"<{tag}>", rf"{{\\{code}1}}", body, flags=re.I)
+        body = re.sub(rf"</{tag}>", rf"{{\\{code}0}}", body, flags=re.I)
+    body = re.sub(r"<[^>]+>", "", body)
+    return body.replace("\n", "\\N")
+
+
+def to_ass(cues: list[Cue], style: SubtitleStyle, width: int, height: int) -> str:
+    """One ASS script in output pixels (PlayRes = frame size), so size and margins are pixels."""
+    head = [
+        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {width}", f"PlayResY: {height}",
+        "WrapStyle: 0", "ScaledBorderAndShadow: yes", "", "[V4+ Styles]",
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+        "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+        "MarginL, MarginR, MarginV, Encoding",
+        f"Style: Default,{style.font},{style.size},{ass_color(style.color)},&H000000FF,"
+        f"{ass_color(style.outline_color)},&H80000000,0,0,0,0,100,100,0,0,1,{style.outline:g},0,"
+        f"{_ALIGN[style.position]},{max(10, width // 20)},{max(10, width // 20)},{style.margin_v},1",
+        "", "[Events]", "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+    ]
+    events = [f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Default,,0,0,0,,{ass_text_of(c.text)}"
+              for c in cues]
+    return "\n".join(head + events) + "\n"
+
+
+def font_warning(font: str, fonts_dir: Path | None) -> str | None:
+    """A warning when fontconfig (or the fonts folder) has no such family: libass will fall back."""
+    if fonts_dir is not None and shutil.which("fc-scan"):
+        out = subprocess.run(["fc-scan", "--format", "%{family}\n", str(fonts_dir)], capture_output=True,
+                             text=True).stdout
+        if any(font.lower() in fam.lower().split(",") for fam in out.splitlines()):
+            return None
+    if not shutil.which("fc-match"):
+        return None
+    got = subprocess.run(["fc-match", "--format", "%{family}", font], capture_output=True, text=True).stdout
+    if font.lower() not in [f.strip().lower() for f in got.split(",")]:
+        return f"font {font!r} is not installed; captions use {got.split(',')[0] or 'a fallback font'} instead"
+    return None
+
+
+def load_captions(path: Path, style: SubtitleStyle, width: int, height: int, video_s: float,
+                  fonts_dir: Path | None) -> Captions:
+    """Read, check and convert a caption file."""
+    if not path.is_file():
+        raise SpecError(f"{path}: subtitle file not found", "check subtitles.path")
+    suffix = path.suffix.lower()
+    if suffix not in (".srt", ".vtt", ".ass", ".ssa"):
+        raise SpecError(f"{path}: unknown subtitle format {suffix!r}", "use .srt, .vtt or .ass")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    warnings = []
+    if suffix in (".ass", ".ssa"):
+        if "[Events]" not in text:
+            raise SpecError(f"{path.name}: not an ASS script (no [Events] section)", "export it again as .ass")
+        return Captions(path, None, (), ())
+    cues = parse_cues(text, path.name)
+    if not cues:
+        raise SpecError(f"{path.name}: the subtitle file has no cues", "add cues, or remove subtitles: from the spec")
+    warnings += check_cues(cues, path.name, video_s)
+    if (w := font_warning(style.font, fonts_dir)) is not None:
+        warnings.append(w)
+    return Captions(path, to_ass(cues, style, width, height), tuple(cues), tuple(warnings))
