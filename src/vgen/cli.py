@@ -68,6 +68,7 @@ def render(
     retries: int = typer.Option(2, "--retries", min=0, help="Extra tries for a failed or stalled FFmpeg run."),
     stall_timeout: float = typer.Option(120.0, "--stall-timeout", min=1, help="Kill FFmpeg after this many seconds without progress."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Render up to N segments at once (many cores, several NVENC sessions)."),
+    draft: bool = typer.Option(False, "--draft", help="Fast check render: quarter size, half fps, fastest preset, *.draft.mp4."),
     disk_check: bool = typer.Option(True, "--disk-check/--no-disk-check", help="Stop early when the disk looks too small."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path and errors."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
@@ -81,7 +82,7 @@ def render(
                    disk_check=disk_check)
     _stop_on_signals()
     try:
-        prep = prepare(spec, work_dir=work_dir)
+        prep = prepare(spec, work_dir=work_dir, draft=draft)
         if json_lines:
             result = do_render(prep, json_listener(sys.stdout), opts)
         elif quiet or not err.is_terminal:
@@ -147,12 +148,13 @@ def clean(
 def dry_run(
     spec: Path = SpecArg,
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Segment store (default: next to the output)."),
+    draft: bool = typer.Option(False, "--draft", help="Show the draft render's plan."),
 ) -> None:
     """Print the plan, every filter graph and the exact commands `render` would run, without rendering."""
     from vgen.render import prepare
 
     try:
-        prep = prepare(spec, work_dir=work_dir)
+        prep = prepare(spec, work_dir=work_dir, draft=draft)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -227,6 +229,103 @@ def validate(spec: Path = SpecArg) -> None:
         err.print(f"{len(problems)} problem(s) in {spec}")
         raise typer.Exit(2)
     out.print(f"[green]ok:[/] {spec}: {len(loaded.spec.slides)} slides, {tl.seconds:.2f} s, {tl.total_frames} frames")
+
+
+@app.command()
+def frame(
+    spec: Path = SpecArg,
+    at: Optional[str] = typer.Option(None, "--at", help="Time: HH:MM:SS.s, MM:SS.s or seconds."),
+    slide: Optional[int] = typer.Option(None, "--slide", help="Slide number (1-based): the middle of its solo part."),
+    output: Path = typer.Option(Path("frame.png"), "--output", "-o", help="PNG to write."),
+) -> None:
+    """Render the one frame the full render shows at a time (motion, transition, caption), in about a second."""
+    from vgen.frame import parse_time, render_frame
+
+    try:
+        if (at is None) == (slide is None):
+            raise VgenError("give exactly one of --at or --slide", "e.g. --at 01:02:03.5 or --slide 412")
+        r = render_frame(spec, output, parse_time(at) if at is not None else None, slide)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    out.print(f"{r.path}: frame {r.frame} ({r.seconds:.3f} s), slide(s) {', '.join(map(str, r.slides))}")
+
+
+@app.command("compare")
+def compare_cmd(
+    a: Path = typer.Argument(..., help="The reference video (e.g. the old renderer's)."),
+    b: Path = typer.Argument(..., help="The video to check against it (e.g. vgen's)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    min_ssim: Optional[float] = typer.Option(None, "--min-ssim", help="Fail (exit 1) below this mean SSIM."),
+    min_psnr: Optional[float] = typer.Option(None, "--min-psnr", help="Fail below this mean PSNR (dB)."),
+    min_vmaf: Optional[float] = typer.Option(None, "--min-vmaf", help="Fail below this VMAF score."),
+    max_offset_ms: Optional[float] = typer.Option(None, "--max-offset-ms", help="Fail when the audio is offset more."),
+    max_loudness_diff: Optional[float] = typer.Option(None, "--max-loudness-diff", help="Fail when loudness differs more (LU)."),
+    max_duration_diff: Optional[float] = typer.Option(None, "--max-duration-diff", help="Fail when durations differ more (s)."),
+    vmaf: bool = typer.Option(True, "--vmaf/--no-vmaf", help="Compute VMAF where the FFmpeg has libvmaf."),
+    window: float = typer.Option(1.0, "--window", min=0.1, help="Seconds per stretch in the worst-stretches list."),
+) -> None:
+    """Compare two videos for a cut-over: durations, A/V offset, loudness, PSNR/SSIM/VMAF, worst stretches."""
+    from vgen.compare import check, compare
+    from vgen.ffmpeg import find_ffmpeg
+
+    try:
+        report = compare(find_ffmpeg(), a, b, vmaf=vmaf, window_s=window)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    fails = check(report, min_ssim=min_ssim, min_psnr=min_psnr, min_vmaf=min_vmaf, max_offset_ms=max_offset_ms,
+                  max_loudness_diff=max_loudness_diff, max_duration_diff_s=max_duration_diff)
+    if json_out:
+        print(report.to_json())
+    else:
+        t = Table(show_header=True, header_style="bold")
+        for col in ("", "a", "b"):
+            t.add_column(col)
+        for label, fa, fb in (
+            ("file", report.a.path, report.b.path),
+            ("size", f"{report.a.width}x{report.a.height}", f"{report.b.width}x{report.b.height}"),
+            ("fps", f"{report.a.fps:g}", f"{report.b.fps:g}"),
+            ("frames", str(report.a.frames), str(report.b.frames)),
+            ("duration", f"{report.a.duration_s:.3f} s", f"{report.b.duration_s:.3f} s"),
+            ("audio", f"{report.a.audio_s:.3f} s" if report.a.audio_s else "none",
+             f"{report.b.audio_s:.3f} s" if report.b.audio_s else "none"),
+            ("loudness", f"{report.a.loudness_lufs} LUFS", f"{report.b.loudness_lufs} LUFS"),
+        ):
+            t.add_row(label, escape(fa), escape(fb))
+        out.print(t)
+        if report.scaled:
+            out.print(f"[yellow]note:[/] {escape(report.scaled)}")
+        vm = f", VMAF {report.vmaf:.2f}" if report.vmaf is not None else ""
+        off = f"{report.audio_offset_ms:+.1f} ms" if report.audio_offset_ms is not None else "n/a"
+        out.print(f"PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.5f}{vm}, audio offset (b vs a) {off}")
+        out.print("worst stretches by SSIM: " + ", ".join(
+            f"{w['start_s']:.1f}-{w['end_s']:.1f} s ({w['ssim']:.4f})" for w in report.worst))
+        for f in fails:
+            err.print(f"[bold red]fail:[/] {escape(f)}")
+    if fails:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec, for editors (yaml-language-server) and CI checks."""
+    import json
+
+    from vgen.spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def init(path: Path = typer.Argument(Path("spec.yaml"), help="Where to write the starter spec.")) -> None:
+    """Write a commented starter spec (never over an existing file)."""
+    from vgen.starter import STARTER
+
+    if path.exists():
+        _fail(VgenError(f"{path} already exists", "pick another name; vgen init never overwrites"))
+    path.write_text(STARTER, encoding="utf-8")
+    out.print(f"wrote {path}: add your images and narration, then `vgen validate {path}`")
 
 
 @app.command()

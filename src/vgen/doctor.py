@@ -38,7 +38,7 @@ def checks(ff: FFmpeg) -> list[Check]:
             fix = "needs an NVIDIA GPU with NVENC and its driver (libnvidia-encode); vgen falls back to libx264"
         out.append(Check(enc, not problem, "works (one-frame test encode)" if not problem else problem, fix))
     for name, fix in (("perspective", "needed for Ken Burns motion"), ("xfade", "needed for transitions"),
-                      ("subtitles", "libass, needed for burned-in captions")):
+                      ("ass", "libass, needed for burned-in captions")):
         out.append(Check(f"filter {name}", ff.has_filter(name), "present" if ff.has_filter(name) else "missing",
                          "" if ff.has_filter(name) else f"{fix}: use Debian's ffmpeg or the imageio-ffmpeg wheel"))
     fc = shutil.which("fc-list")

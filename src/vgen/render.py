@@ -27,7 +27,7 @@ from vgen.plan import Plan, Segment, build_plan, file_digest
 from vgen.probe import audio_seconds, count_frames
 from vgen.progress import Emit, Event, null_listener
 from vgen.runner import DiskFull, run
-from vgen.spec import LoadedSpec, load_spec
+from vgen.spec import LoadedSpec, as_draft, load_spec
 from vgen.subtitles import Captions, load_captions
 from vgen.timeline import Timeline, load_timeline
 
@@ -95,9 +95,12 @@ def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
                             "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)")
 
 
-def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None) -> Prepared:
+def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None,
+            draft: bool = False) -> Prepared:
     """Everything a render will run, computed without running it (dry-run prints this)."""
     loaded = load_spec(spec_path)
+    if draft:
+        loaded = as_draft(loaded)
     ff = ff or find_ffmpeg()
     tl = load_timeline(loaded, ff)
     check_transitions(loaded, tl, ff)

@@ -294,3 +294,31 @@ def load_spec(path: str | Path) -> LoadedSpec:
         raise SpecError(f"{p}: cannot read the spec: {exc}", "save it as UTF-8 text") from exc
     data, lines = parse_yaml(text, p)
     return validate_data(data, p, lines)
+
+
+def as_draft(loaded: LoadedSpec) -> LoadedSpec:
+    """A fast check render: a quarter of the pixels, half the frame rate (at least 10 fps), the
+    fastest preset, a clearly named output (`*.draft.mp4`) and so a store of its own."""
+    spec = loaded.spec
+    out = spec.output
+    path = Path(out.path)
+    draft_out = out.model_copy(update={
+        "path": str(path.with_name(f"{path.stem}.draft{path.suffix or '.mp4'}")),
+        "width": max(16, out.width // 4 * 2), "height": max(16, out.height // 4 * 2),
+        "fps": max(10.0, min(out.fps, out.fps / 2)), "preset": "p1", "quality": min(51, out.quality + 4),
+    })
+    update: dict[str, Any] = {"output": draft_out}
+    if spec.subtitles is not None:
+        st = spec.subtitles.style
+        style = st.model_copy(update={"size": max(4, st.size // 2), "outline": st.outline / 2,
+                                      "margin_v": st.margin_v // 2})
+        update["subtitles"] = spec.subtitles.model_copy(update={"style": style})
+    return LoadedSpec(spec.model_copy(update=update), loaded.path, loaded.base_dir, loaded.lines)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of spec version 1, from the models (for editors and CI checks)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vgen spec, version 1"
+    return schema

@@ -1,0 +1,38 @@
+"""`vgen init`: a commented starter spec that validates as written."""
+
+STARTER = """\
+# yaml-language-server: $schema=vgen.schema.json
+# A vgen spec (version 1). `vgen schema > vgen.schema.json` writes the schema the line above
+# points at, so editors with the YAML language server complete and check this file.
+version: 1
+output:
+  path: out/video.mp4        # relative paths resolve against this file's folder
+  width: 1920
+  height: 1080
+  fps: 30
+  encoder: auto              # auto: NVENC when a test encode works, else libx264
+  quality: 21                # -cq for NVENC, -crf for x264/x265
+  preset: p4                 # NVENC p1..p7, or an x264 preset name
+segments:
+  seconds: 300               # checkpoint segments of about five minutes
+defaults:
+  duration: 5                # seconds per slide
+  transition: {type: fade, duration: 0.5}   # none, or any xfade transition of FFmpeg
+  ken_burns: auto            # auto | none | zoom-in | zoom-out | pan-left | pan-right | pan-up | pan-down
+  fit: cover                 # cover: fill and crop; contain: whole picture over a blurred copy
+slides:
+  - image: images/001.jpg
+    duration: 8
+    ken_burns: {from: {zoom: 1.0, x: 0.5, y: 0.5}, to: {zoom: 1.2, x: 0.6, y: 0.4}, easing: ease-in-out}
+  - image: images/002.jpg
+    fit: contain
+    transition: {type: slideleft, duration: 1.0}   # the transition INTO this slide
+  - image: images/003.jpg    # the last slide lasts until the narration ends
+audio:
+  narration: audio/narration.mp3
+  # music: {path: audio/music.mp3, volume: 0.15, loop: true, duck: true, fade_in: 2, fade_out: 3}
+  loudness: -14              # LUFS; null leaves the mix untouched
+# subtitles:
+#   path: captions.srt
+#   style: {font: DejaVu Sans, size: 48, color: "#FFFFFF", outline_color: "#000000", outline: 3, margin_v: 60}
+"""
