@@ -2,18 +2,20 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/tus/package-lock.json | sha1sum | cut -c1-12)
 WHEEL_FFMPEG = $$($(BIN)/python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
 
 .PHONY: setup system-deps demo test test-system test-ffmpeg9 bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/tus/package-lock.json
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/tus --no-audit --no-fund --silent; \
+	else echo "npm not found: the upload tests need Node.js 20+ and npm (apt-get install nodejs npm)"; fi
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

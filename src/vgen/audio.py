@@ -15,6 +15,7 @@ from typing import Any
 import ffmpeg as ffm
 
 from vgen.errors import FFmpegError
+from vgen.ffmpeg import INPUT_SAFETY
 from vgen.plan import AudioJob
 from vgen.timeline import AUDIO_RATE
 
@@ -52,7 +53,8 @@ def _music_bus(job: AudioJob) -> Any | None:
     parts = []
     for n, (track, facts) in enumerate(job.music):
         last = n == len(job.music) - 1
-        inp = ffm.input(str(facts.path), stream_loop=-1) if (track.loop and last) else ffm.input(str(facts.path))
+        loop = {"stream_loop": -1} if (track.loop and last) else {}
+        inp = ffm.input(str(facts.path), **loop, **INPUT_SAFETY)
         s = _fit(inp["a:0"]).filter("volume", f"{track.volume:.6g}")
         if track.fade_in > 0:
             s = s.filter("afade", t="in", st=0, d=f"{track.fade_in:.6g}")
@@ -71,7 +73,7 @@ def _music_bus(job: AudioJob) -> Any | None:
 def mix_stream(job: AudioJob) -> Any:
     """Narration over the (ducked) music, or silence, before loudness normalisation."""
     music = _music_bus(job)
-    narration = _fit(ffm.input(str(job.narration))["a:0"], job.samples) if job.narration else None
+    narration = _fit(ffm.input(str(job.narration), **INPUT_SAFETY)["a:0"], job.samples) if job.narration else None
     if narration is None and music is None:
         return _fit(ffm.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi").audio, job.samples)
     if music is None:

@@ -328,6 +328,21 @@ def init(path: Path = typer.Argument(Path("spec.yaml"), help="Where to write the
     out.print(f"wrote {path}: add your images and narration, then `vgen validate {path}`")
 
 
+@app.command("serve-runpod", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve_runpod(ctx: typer.Context) -> None:
+    """Run as a RunPod Serverless worker (needs `pip install vgen[runpod]`); SDK flags such as
+    --test_input and --rp_serve_api pass through."""
+    try:
+        import runpod
+    except ImportError:
+        _fail(VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'"))
+        return
+    from vgen.worker.handler import handler
+
+    sys.argv = [sys.argv[0], *ctx.args]
+    runpod.serverless.start({"handler": handler})
+
+
 @app.command()
 def doctor() -> None:
     """Which FFmpeg vgen uses, the encoders that really work, libass and fonts, and fixes for what is missing."""

@@ -17,6 +17,16 @@ from pathlib import Path
 from vgen.errors import FFmpegError
 
 
+# Inputs are local files of ordinary media containers only: a crafted "clip" (an HLS playlist,
+# a concat list) can neither fetch URLs nor pull in other files.
+SAFE_DEMUXERS = "mov,matroska,webm,avi,mpegts,flv,mp3,wav,ogg,flac,aac,asf,gif,ivf,h264,hevc,w64,aiff,image2"
+INPUT_SAFETY: dict[str, str] = {"protocol_whitelist": "file", "format_whitelist": SAFE_DEMUXERS}
+
+
+def input_safety_args() -> list[str]:
+    return [a for k, v in INPUT_SAFETY.items() for a in (f"-{k}", v)]
+
+
 @dataclass(frozen=True)
 class FFmpeg:
     """The FFmpeg in use: its binaries, version and capabilities. Passed around, never global."""

@@ -17,6 +17,7 @@ from typing import Any
 import ffmpeg as ffm
 
 from vgen import kenburns
+from vgen.ffmpeg import INPUT_SAFETY
 from vgen.probe import AVFacts, ImageFacts
 from vgen.timeline import SlideTL, Timeline
 
@@ -178,8 +179,9 @@ def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
 def slide_input(slide: SlideTL, fps: Fraction) -> Any:
     """The ffmpeg-python input of a slide (images: one frame, decoded once, EXIF ignored here)."""
     if slide.kind == "image":
-        return ffm.input(str(slide.source), f="image2", pattern_type="none", framerate=rate(fps), noautorotate=None)
-    return ffm.input(str(slide.source), stream_loop=-1)
+        return ffm.input(str(slide.source), f="image2", pattern_type="none", framerate=rate(fps), noautorotate=None,
+                         protocol_whitelist="file")
+    return ffm.input(str(slide.source), stream_loop=-1, **INPUT_SAFETY)
 
 
 def _shared_inputs(tl: Timeline, shown: list[tuple[SlideTL, int, int]]) -> list[Any]:

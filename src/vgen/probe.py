@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg, die_with_parent
+from vgen.ffmpeg import FFmpeg, die_with_parent, input_safety_args
 
 Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bombs are not
 
@@ -78,7 +78,8 @@ def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
 
 
 def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
-    cmd = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    cmd = [ffprobe, "-v", "error", *input_safety_args(), "-print_format", "json", "-show_format", "-show_streams",
+           str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120)
     if proc.returncode != 0:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
@@ -140,7 +141,7 @@ def parse_ffmpeg_info(text: str, path: Path, size_bytes: int = 0) -> AVFacts:
 
 def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
     proc = subprocess.run(
-        [ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120
+        [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)], capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120
     )
     if "Duration:" not in proc.stderr:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
@@ -183,7 +184,8 @@ def decoded_frames(ff: FFmpeg, path: Path) -> int:
 def audio_seconds(ff: FFmpeg, path: Path) -> float:
     """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
     proc = subprocess.run(
-        [ff.path, "-hide_banner", "-nostats", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
+        [ff.path, "-hide_banner", "-nostats", "-v", "error", *input_safety_args(), "-i", str(path), "-map", "0:a:0",
+         "-ac", "1",
          "-ar", "48000", "-f", "s16le", "-y", "/dev/null", "-progress", "pipe:1"],
         capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=900,
     )

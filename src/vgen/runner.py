@@ -45,6 +45,11 @@ def request_stop(signum: int) -> None:
             pass
 
 
+def reset_stop() -> None:
+    """Accept runs again (a worker's next job after a cancelled one)."""
+    _stop.clear()
+
+
 class Stalled(FFmpegError):
     """FFmpeg stopped making progress and was killed by the watchdog."""
 

@@ -1,0 +1,133 @@
+"""Assets: downloaded concurrently and streamed to disk, within size caps, from allowed hosts only.
+
+Private, loopback and link-local addresses are refused unless their host is listed in
+VGEN_ALLOWED_ASSET_HOSTS; names stay inside the job folder; nothing follows links out of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from vgen.worker.job import JobError, safe_name
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_asset_bytes: int = 2 * 1024**3
+    max_job_bytes: int = 8 * 1024**3
+    allowed_hosts: frozenset[str] = frozenset()
+    concurrency: int = 8
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        hosts = frozenset(h.strip().lower() for h in os.environ.get("VGEN_ALLOWED_ASSET_HOSTS", "").split(",")
+                          if h.strip())
+        return cls(int(os.environ.get("VGEN_MAX_ASSET_BYTES", cls.max_asset_bytes)),
+                   int(os.environ.get("VGEN_MAX_JOB_BYTES", cls.max_job_bytes)), hosts)
+
+
+def check_url(url: str, limits: Limits) -> None:
+    """Refuse schemes other than http(s), hosts off the allow-list, and private addresses."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise JobError(f"{url!r}: only http(s) URLs with a host are fetched")
+    listed = host in limits.allowed_hosts or (parts.port and f"{host}:{parts.port}" in limits.allowed_hosts)
+    if limits.allowed_hosts and not listed:
+        raise JobError(f"{host}: not in VGEN_ALLOWED_ASSET_HOSTS")
+    if listed:
+        return
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise JobError(f"{host}: cannot resolve ({exc})") from exc
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast \
+                or ip.is_unspecified:
+            raise JobError(f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
+                           "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)")
+
+
+def inside(folder: Path, name: str) -> Path:
+    """The path of `name` in `folder`, refusing anything (links included) that lands outside."""
+    path = (folder / safe_name(name))
+    real = path.parent.resolve()
+    if real != folder.resolve() and folder.resolve() not in real.parents:
+        raise JobError(f"asset {name!r} would be written outside the job folder")
+    if path.is_symlink():
+        raise JobError(f"asset {name!r} is a link")
+    return path
+
+
+async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int:
+    """Download every asset into `folder`; return the bytes written."""
+    import aiohttp
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, url in assets.items():
+        inside(folder, name)
+        check_url(url, limits)
+    total = [0]
+    lock = asyncio.Lock()
+    sem = asyncio.Semaphore(limits.concurrency)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+
+    async def one(session: aiohttp.ClientSession, name: str, url: str) -> None:
+        dest = inside(folder, name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.partial")
+        async with sem, session.get(url, allow_redirects=False) as resp:
+            if resp.status != 200:
+                raise JobError(f"asset {name!r}: HTTP {resp.status} from {urlsplit(url).hostname}")
+            if resp.content_length and resp.content_length > limits.max_asset_bytes:
+                raise JobError(f"asset {name!r} is {resp.content_length} bytes, over VGEN_MAX_ASSET_BYTES "
+                               f"({limits.max_asset_bytes})")
+            size = 0
+            with part.open("wb") as f:
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    size += len(chunk)
+                    async with lock:
+                        total[0] += len(chunk)
+                        over_job = total[0] > limits.max_job_bytes
+                    if size > limits.max_asset_bytes:
+                        raise JobError(f"asset {name!r} is over VGEN_MAX_ASSET_BYTES ({limits.max_asset_bytes})")
+                    if over_job:
+                        raise JobError(f"the job's assets are over VGEN_MAX_JOB_BYTES ({limits.max_job_bytes})")
+                    f.write(chunk)
+        part.replace(dest)
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        tasks = [asyncio.create_task(one(session, n, u)) for n, u in assets.items()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for p in folder.rglob(".*.partial"):
+                p.unlink(missing_ok=True)
+            raise
+    return total[0]
+
+
+async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> str:
+    """A small text document (the spec_url), under the same rules as assets."""
+    import aiohttp
+
+    check_url(url, limits)
+    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as resp:
+        if resp.status != 200:
+            raise JobError(f"spec_url: HTTP {resp.status}")
+        data = await resp.content.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise JobError("spec_url: the spec is over 4 MiB")
+    return data.decode("utf-8")

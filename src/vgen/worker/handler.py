@@ -1,0 +1,150 @@
+"""The async RunPod handler: validate, download, render (resuming by job_key), upload, report.
+
+FFmpeg runs in worker threads; a cancel or timeout from RunPod stops every FFmpeg at once.
+Checkpoints stay after a failure (a retried job resumes) and go after a successful upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from vgen.errors import VgenError
+from vgen.progress import Event
+from vgen.render import Options, prepare, render
+from vgen.runner import request_stop, reset_stop
+from vgen.worker.fetch import Limits, fetch_all, fetch_text
+from vgen.worker.job import JobError, parse_job, safe_name
+from vgen.worker.upload import require_credentials, upload
+
+ProgressSink = Callable[[dict[str, Any]], None]
+
+
+def work_root() -> Path:
+    env = os.environ.get("VGEN_WORK_ROOT")
+    if env:
+        return Path(env)
+    if Path("/runpod-volume").is_dir():
+        return Path("/runpod-volume/vgen")
+    return Path(tempfile.gettempdir()) / "vgen-jobs"
+
+
+def spec_paths(spec: dict[str, Any]) -> list[str]:
+    """Every file the spec names (all must be assets of the job)."""
+    paths = [s.get("image") or s.get("video") for s in spec.get("slides", []) if isinstance(s, dict)]
+    audio = spec.get("audio") or {}
+    paths.append(audio.get("narration"))
+    music = audio.get("music")
+    for m in music if isinstance(music, list) else [music] if music else []:
+        paths.append(m.get("path") if isinstance(m, dict) else None)
+    subs = spec.get("subtitles") or {}
+    paths += [subs.get("path"), subs.get("fonts_dir")]
+    return [p for p in paths if p is not None]
+
+
+def job_spec(spec: dict[str, Any], assets: Path, out: Path) -> dict[str, Any]:
+    """The spec with its output forced into the job folder; every input must be a safe relative name."""
+    for p in spec_paths(spec):
+        try:
+            safe_name(str(p))
+        except ValueError as exc:
+            raise JobError(f"spec: {exc}") from None
+    spec = dict(spec)
+    spec["output"] = dict(spec.get("output") or {}) | {"path": str(out)}
+    return spec
+
+
+class Throttle:
+    """RunPod progress updates every few percent or seconds, from the render's event stream."""
+
+    def __init__(self, sink: ProgressSink, every_percent: float = 2.0, every_s: float = 5.0) -> None:
+        self.sink, self.every_percent, self.every_s = sink, every_percent, every_s
+        self.last_percent, self.last_time = -100.0, 0.0
+
+    def __call__(self, e: Event) -> None:
+        now = time.monotonic()
+        final = e.stage in ("plan", "done", "verify")
+        if not final and e.percent - self.last_percent < self.every_percent and now - self.last_time < self.every_s:
+            return
+        self.last_percent, self.last_time = e.percent, now
+        self.sink({"stage": e.stage, "percent": round(e.percent, 1), "fps": e.fps, "eta_s": e.eta_s,
+                   "segment": None if e.segment is None else e.segment + 1, "segments": e.segments,
+                   "reused": e.reused, "message": e.message})
+
+
+async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> dict[str, Any]:
+    """One job, start to upload. Returns the output dict, or {"error": "..."}."""
+    try:
+        return await _run(job, progress or (lambda p: None))
+    except VgenError as exc:
+        return {"error": str(exc)}
+
+
+async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
+    inp = parse_job(job.get("input"))
+    require_credentials(inp.output)  # before any download or render
+    key = inp.job_key or str(job.get("id") or "job")
+    folder = work_root() / key
+    assets = folder / "assets"
+    limits = Limits.from_env()
+    spec = inp.spec
+    if spec is None:
+        assert inp.spec_url is not None
+        spec = yaml.safe_load(await fetch_text(inp.spec_url, limits))
+        if not isinstance(spec, dict):
+            raise JobError("spec_url: not a YAML/JSON mapping")
+    spec = job_spec(spec, assets, folder / "out.mp4")
+    missing = [p for p in spec_paths(spec) if p not in inp.assets and not (assets / p).exists()]
+    if missing:
+        raise JobError(f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
+                       "add them to input.assets")
+    progress({"stage": "download", "percent": 0})
+    await fetch_all(inp.assets, assets, limits)
+    spec_file = assets / ".vgen-job-spec.yaml"
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+    reset_stop()
+    started = time.monotonic()
+    prep = prepare(spec_file, work_dir=folder / "store")
+    task = asyncio.create_task(asyncio.to_thread(render, prep, Throttle(progress), Options()))
+    try:
+        result = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        request_stop(signal.SIGTERM)  # RunPod cancelled or timed out the job: stop FFmpeg now
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    render_s = time.monotonic() - started
+    progress({"stage": "upload", "percent": 100})
+    from vgen.checkpoint import file_sha256
+
+    digest = await asyncio.to_thread(file_sha256, result.output)
+    up = await upload(result.output, inp.output, folder / "upload.json")
+    out: dict[str, Any] = {
+        "bucket": up.bucket, "path": up.path, "size_bytes": up.size_bytes, "duration_s": round(result.duration_s, 3),
+        "frames": result.frames, "encoder": result.encoder, "render_s": round(render_s, 2),
+        "realtime_factor": round(result.duration_s / render_s, 3) if render_s else None,
+        "segments": result.segments, "segments_reused": result.segments_reused, "sha256": digest,
+    }
+    if up.signed_url:
+        out["signed_url"] = up.signed_url
+    shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
+    return out
+
+
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """The function runpod.serverless.start calls."""
+    def sink(update: dict[str, Any]) -> None:
+        if os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):  # a real worker loop; not local test runs
+            import runpod
+
+            runpod.serverless.progress_update(job, update)
+
+    return await run_job(job, sink)

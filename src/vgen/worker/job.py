@@ -1,0 +1,71 @@
+"""The job a RunPod worker receives, validated; errors become one readable string."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vgen.errors import VgenError
+
+
+class JobError(VgenError):
+    """A job that cannot run as sent; its message goes back to the caller."""
+
+
+def safe_name(name: str) -> str:
+    """A relative path inside the job folder: no absolute paths, no '..', no empty parts."""
+    p = PurePosixPath(name)
+    if not name or p.is_absolute() or "\\" in name or any(part in ("..", "", ".") for part in name.split("/")):
+        raise ValueError(f"asset name {name!r} must be a plain relative path inside the job (no '..', no leading '/')")
+    return str(p)
+
+
+class OutputTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bucket: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    path: str = Field(min_length=1, max_length=1024)
+    upsert: bool = False
+    signed_url_seconds: int | None = Field(None, ge=60, le=31_536_000, description="Return a signed download URL.")
+    target: Literal["supabase", "s3", "local"] = "supabase"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return safe_name(v)
+
+
+class JobInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spec: dict[str, Any] | None = None
+    spec_url: str | None = None
+    assets: dict[str, str] = Field(default_factory=dict, description="Relative name -> http(s) URL.")
+    output: OutputTarget
+    job_key: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,128}$")
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> "JobInput":
+        if (self.spec is None) == (self.spec_url is None):
+            raise ValueError("give exactly one of spec or spec_url")
+        return self
+
+    @field_validator("assets")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, url in v.items():
+            safe_name(name)
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"asset {name!r}: only http(s) URLs are fetched")
+        return v
+
+
+def parse_job(raw: Any) -> JobInput:
+    try:
+        return JobInput.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise JobError(f"input.{where}: {msg}{more}") from exc

@@ -1,0 +1,243 @@
+"""The RunPod worker through the real runpod SDK, real HTTP assets and a real TUS server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_ff
+from vgen import samples
+from vgen.worker.handler import run_job
+from vgen.worker.upload import tus_upload
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "service-role-key-for-tests"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args):  # noqa: D401 - keep test output clean
+        _Quiet.requests.append(self.path)
+
+
+@pytest.fixture(scope="module")
+def assets(ff, tmp_path_factory):
+    """Media served over HTTP from 127.0.0.1."""
+    d = tmp_path_factory.mktemp("served")
+    samples.photo(ff, d / "a.jpg", 640, 360, seed=0)
+    samples.photo(ff, d / "b.jpg", 640, 360, seed=1)
+    samples.tone(ff, d / "narration.mp3", 6.0)
+    (d / "big.bin").write_bytes(os.urandom(300_000))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(d)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    # A "clip" that is an HLS playlist whose segment is another file of the worker's disk.
+    secret = tmp_path_factory.mktemp("elsewhere") / "secret.ts"
+    run_ff(ff, "-f", "lavfi", "-i", "testsrc=s=64x64:d=1", "-c:v", "mpeg2video", "-f", "mpegts", str(secret))
+    (d / "evil.m3u8").write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{secret}\n#EXT-X-ENDLIST\n")
+    yield base, d
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tus(tmp_path_factory):
+    """Node's @tus/server with @tus/file-store, shaped like Supabase's resumable endpoint."""
+    if not (ROOT / "tests" / "tus" / "node_modules" / "@tus" / "server").is_dir():
+        pytest.fail("run `make setup` first: tests/tus needs `npm install` (the Makefile does it)")
+    store = tmp_path_factory.mktemp("tus-store")
+    proc = subprocess.Popen(["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "TUS_TEST_KEY": KEY})
+    port = int(proc.stdout.readline())
+    yield f"http://127.0.0.1:{port}", store
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_env(monkeypatch, tmp_path, tus):
+    env = {"VGEN_WORK_ROOT": str(tmp_path / "work"), "VGEN_ALLOWED_ASSET_HOSTS": "127.0.0.1",
+           "SUPABASE_URL": tus[0], "SUPABASE_SERVICE_ROLE_KEY": KEY, "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+           "RUNPOD_SKIP_GPU_CHECK": "true"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("RUNPOD_WEBHOOK_GET_JOB", raising=False)
+    return env
+
+
+def job(base: str, *, segments: float = 300, key: str = "ep-42", slides: int = 2, **over) -> dict:
+    spec = {"version": 1, "output": {"width": 160, "height": 90, "fps": 10, "encoder": "libx264", "preset": "p1"},
+            "segments": {"seconds": segments},
+            "defaults": {"duration": 1.0, "transition": {"type": "fade", "duration": 0.4}},
+            "slides": [{"image": f"images/{'ab'[i % 2]}.jpg"} for i in range(slides - 1)] + [{"image": "images/b.jpg"}],
+            "audio": {"narration": "audio/narration.mp3"}}
+    inp = {"spec": spec, "assets": {"images/a.jpg": f"{base}/a.jpg", "images/b.jpg": f"{base}/b.jpg",
+                                    "audio/narration.mp3": f"{base}/narration.mp3"},
+           "output": {"bucket": "videos", "path": f"channel-a/{key}.mp4", "upsert": True}, "job_key": key}
+    inp.update(over)
+    return {"id": "job-1", "input": inp}
+
+
+def stored(store: Path, bucket: str, path: str) -> Path:
+    return store / f"{bucket}/{path}".replace("/", "__")
+
+
+def test_job_through_the_runpod_sdk_uploads_the_video_byte_for_byte(ff, assets, tus, worker_env, tmp_path):
+    base, _ = assets
+    r = subprocess.run([sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(job(base))],
+                       capture_output=True, text=True, env={**os.environ, **worker_env}, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "Job result:" in ln)
+    out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
+    assert out["bucket"] == "videos" and out["path"] == "channel-a/ep-42.mp4" and out["encoder"] == "libx264"
+    assert out["frames"] == 60 and out["duration_s"] == 6.0 and out["segments"] == 1
+    uploaded = stored(tus[1], "videos", "channel-a/ep-42.mp4")
+    data = uploaded.read_bytes()
+    assert len(data) == out["size_bytes"] and hashlib.sha256(data).hexdigest() == out["sha256"]
+    from vgen.probe import count_frames
+
+    assert count_frames(ff, uploaded)[0] == 60
+    assert not (Path(worker_env["VGEN_WORK_ROOT"]) / "ep-42").exists()  # checkpoints go after the upload
+
+
+def test_an_upload_cut_midway_resumes_without_starting_over(tus, tmp_path):
+    endpoint = tus[0] + "/storage/v1/upload/resumable"
+    f = tmp_path / "big.mp4"
+    f.write_bytes(os.urandom(15 * 1024 * 1024))
+    state = tmp_path / "upload.json"
+    first = asyncio.run(tus_upload(f, endpoint, KEY, "videos", "big.mp4", True, state, max_chunks=1))
+    assert first == 0 and state.exists()
+    resumed = asyncio.run(tus_upload(f, endpoint, KEY, "videos", "big.mp4", True, state))
+    assert resumed == 6 * 1024 * 1024  # continued after the first 6 MiB chunk
+    assert stored(tus[1], "videos", "big.mp4").read_bytes() == f.read_bytes() and not state.exists()
+
+
+def test_a_killed_job_resumes_its_segments_with_the_same_job_key(ff, assets, tus, worker_env):
+    base, _ = assets
+    j = job(base, segments=1.0, key="ep-43", slides=12)
+    j["input"]["spec"]["audio"] = None
+    j["input"]["assets"].pop("audio/narration.mp3")
+    cmd = [sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(j)]
+    env = {**os.environ, **worker_env}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    manifest = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-43" / "store" / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if sum(k.startswith("seg-") for k in json.loads(manifest.read_text())["pieces"]) >= 3:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "Job result:" in ln)
+    out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
+    assert out["segments_reused"] >= 3 and out["frames"] == 120
+
+
+def _err(result: dict) -> str:
+    assert set(result) == {"error"}, result
+    return result["error"]
+
+
+@pytest.mark.parametrize("case, words", [
+    ("dotdot", "no '..'"),
+    ("absolute", "no leading '/'"),
+    ("spec_outside", "spec: asset name '../../etc/passwd'"),
+    ("not_sent", "spec names files the job does not send"),
+    ("ftp", "only http(s)"),
+])
+def test_hostile_jobs_are_refused_before_anything_is_written(assets, worker_env, tmp_path, case, words):
+    base, _ = assets
+    j = job(base)
+    inp = j["input"]
+    if case == "dotdot":
+        inp["assets"]["../x.jpg"] = f"{base}/a.jpg"
+    elif case == "absolute":
+        inp["assets"]["/tmp/x.jpg"] = f"{base}/a.jpg"
+    elif case == "spec_outside":
+        inp["spec"]["slides"][0]["image"] = "../../etc/passwd"
+    elif case == "not_sent":
+        inp["spec"]["slides"][0]["image"] = "images/other.jpg"
+    elif case == "ftp":
+        inp["assets"]["images/a.jpg"] = "ftp://127.0.0.1/a.jpg"
+    assert words in _err(asyncio.run(run_job(j)))
+    assert not list(tmp_path.parent.glob("x.jpg")) and not Path("/tmp/x.jpg").exists()
+
+
+def test_loopback_urls_need_the_allow_list(assets, worker_env, monkeypatch):
+    base, _ = assets
+    monkeypatch.delenv("VGEN_ALLOWED_ASSET_HOSTS")
+    assert "private/loopback/link-local address: refused" in _err(asyncio.run(run_job(job(base))))
+
+
+def test_oversized_assets_are_refused(assets, worker_env, monkeypatch):
+    base, _ = assets
+    monkeypatch.setenv("VGEN_MAX_ASSET_BYTES", "100000")
+    j = job(base)
+    j["input"]["assets"]["images/a.jpg"] = f"{base}/big.bin"
+    assert "over VGEN_MAX_ASSET_BYTES" in _err(asyncio.run(run_job(j)))
+
+
+def test_the_hls_check_can_fail(ff, assets):
+    """Without vgen's input limits FFmpeg follows the playlist and reads the other file: the test
+    below means something."""
+    base, d = assets
+    r = subprocess.run([ff.path, "-v", "error", "-i", str(d / "evil.m3u8"), "-f", "null", "-"], timeout=60,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_an_hls_playlist_posing_as_a_clip_cannot_read_other_files(assets, worker_env):
+    base, _ = assets
+    j = job(base)
+    j["input"]["spec"]["slides"][0] = {"video": "clips/evil.m3u8", "duration": 1.0}
+    j["input"]["assets"]["clips/evil.m3u8"] = f"{base}/evil.m3u8"
+    err = _err(asyncio.run(run_job(j)))
+    assert "clips/evil.m3u8" in err and "FFmpeg cannot read it" in err
+
+
+def test_a_missing_credential_is_named_never_shown(assets, worker_env, monkeypatch):
+    base, _ = assets
+    monkeypatch.delenv("SUPABASE_SERVICE_ROLE_KEY")
+    err = _err(asyncio.run(run_job(job(base))))
+    assert "SUPABASE_SERVICE_ROLE_KEY" in err and KEY not in err
+    assert not (Path(worker_env["VGEN_WORK_ROOT"]) / "ep-42").exists()  # refused before any download
+
+
+def test_bad_input_comes_back_as_one_readable_string(worker_env):
+    err = _err(asyncio.run(run_job({"id": "x", "input": {"assets": {}, "output": {"bucket": "v", "path": "a.mp4"}}})))
+    assert err.startswith("input.") and "spec" in err
+
+
+def test_progress_updates_are_throttled_and_carry_stage_percent_fps_eta():
+    from vgen.progress import Event
+    from vgen.worker.handler import Throttle
+
+    sent: list[dict] = []
+    t = Throttle(sent.append, every_percent=5, every_s=3600)
+    t(Event("plan", "2 segments", total_frames=1000, segments=2))
+    for f in range(0, 1001, 10):  # 100 frame events
+        t(Event("segment", "segment 1", 0, 2, f, 1000, f, 1000, fps=25.0, eta_s=(1000 - f) / 25))
+    t(Event("done", "out.mp4", done_frames=1000, total_frames=1000))
+    assert 20 <= len(sent) <= 24  # every 5%, plus plan and done
+    mid = sent[5]
+    assert mid["stage"] == "segment" and mid["fps"] == 25.0 and mid["eta_s"] is not None and mid["segment"] == 1
+    assert sent[-1]["stage"] == "done" and sent[-1]["percent"] == 100.0
