@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -330,8 +331,7 @@ def init(path: Path = typer.Argument(Path("spec.yaml"), help="Where to write the
 
 @app.command("serve-runpod", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve_runpod(ctx: typer.Context) -> None:
-    """Run as a RunPod Serverless worker (needs `pip install vgen[runpod]`); SDK flags such as
-    --test_input and --rp_serve_api pass through."""
+    """Run as a RunPod Serverless worker (needs the runpod extra); SDK flags such as --test_input pass through."""
     try:
         import runpod
     except ImportError:
@@ -341,6 +341,95 @@ def serve_runpod(ctx: typer.Context) -> None:
 
     sys.argv = [sys.argv[0], *ctx.args]
     runpod.serverless.start({"handler": handler})
+
+
+EndpointOpt = typer.Option(..., "--endpoint", "-e", help="The RunPod endpoint ID.", envvar="VGEN_RUNPOD_ENDPOINT")
+ApiOpt = typer.Option(None, "--api-base", help="RunPod API base URL (tests, self-hosted gateways).")
+
+
+@app.command()
+def submit(
+    spec: Path = SpecArg,
+    endpoint: str = EndpointOpt,
+    wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends, with a progress bar."),
+    asset_bucket: str = typer.Option("vgen-assets", "--asset-bucket", help="Storage bucket for the spec's files."),
+    output_bucket: str = typer.Option("videos", "--output-bucket", help="Bucket the worker uploads the video to."),
+    output_path: Optional[str] = typer.Option(None, "--output-path", help="Object name of the video (default: <spec name>.mp4)."),
+    job_key: Optional[str] = typer.Option(None, "--job-key", help="Names the checkpoints; resend with it to resume."),
+    webhook: Optional[str] = typer.Option(None, "--webhook", help="URL RunPod calls when the job ends."),
+    api_base: Optional[str] = ApiOpt,
+) -> None:
+    """Upload SPEC's files to Supabase Storage (once per content), send the job to RunPod, optionally wait."""
+    from vgen.client import RunPodClient, Storage, build_job
+
+    try:
+        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        storage = Storage.from_env()
+
+        def said(rel: str, skipped: bool) -> None:
+            err.print(f"asset {escape(rel)}: {'already stored' if skipped else 'uploaded'}")
+
+        job = build_job(spec, storage, asset_bucket, output_bucket, output_path or f"{spec.stem}.mp4", job_key,
+                        on_asset=said)
+        job_id = client.run(job, webhook)
+        out.print(job_id)
+        if wait:
+            _follow(client, job_id)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+def _follow(client, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  console=err) as bar:
+        task = bar.add_task("IN_QUEUE", total=100)
+
+        def update(st: dict) -> None:
+            o = st.get("output") if isinstance(st.get("output"), dict) else {}
+            status = st.get("status", "?")
+            label = f"{status} {o.get('stage', '')}".strip()
+            bar.update(task, description=label, completed=o.get("percent", 100 if status == "COMPLETED" else 0))
+
+        final = client.wait(job_id, update, poll_s=float(os.environ.get("VGEN_POLL_SECONDS", "2")))
+    print(_json.dumps(final, indent=2))
+    if final.get("status") != "COMPLETED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = ApiOpt,
+           wait: bool = typer.Option(False, "--wait", help="Follow it until it ends.")) -> None:
+    """Print a RunPod job's status (and its progress or result)."""
+    import json as _json
+
+    from vgen.client import RunPodClient
+
+    try:
+        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        if wait:
+            _follow(client, job_id)
+        else:
+            print(_json.dumps(client.status(job_id), indent=2))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@app.command()
+def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = ApiOpt) -> None:
+    """Cancel a RunPod job: the worker stops FFmpeg; finished segments stay for a resend with its job_key."""
+    import json as _json
+
+    from vgen.client import RunPodClient
+
+    try:
+        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        print(_json.dumps(client.cancel(job_id), indent=2))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
 
 
 @app.command()

@@ -1,0 +1,176 @@
+"""The Flask side: send a spec to a RunPod endpoint running `vgen serve-runpod`, and follow it.
+
+Standard library only, so a web app needs nothing beyond vgen itself:
+
+    from vgen.client import RunPodClient, Storage, build_job
+    storage = Storage.from_env()                      # SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY
+    job = build_job("ep-42.yaml", storage, "assets", output_bucket="videos", output_path="ch-a/ep-42.mp4")
+    client = RunPodClient("my-endpoint-id")           # RUNPOD_API_KEY
+    job_id = client.run(job, webhook="https://app.example/hooks/render")
+    client.status(job_id)                             # {"status": "IN_PROGRESS", "output": {...progress}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from vgen.errors import VgenError
+from vgen.spec import load_spec
+from vgen.worker.handler import spec_paths
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
+DEFAULT_API = "https://api.runpod.ai/v2"
+
+
+class ClientError(VgenError):
+    """A request to RunPod or Storage failed; never carries the keys."""
+
+
+def _request(method: str, url: str, key: str, body: Any = None, data: bytes | Any = None,
+             headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, Any]:
+    h = {"Authorization": f"Bearer {key}", "apikey": key, **(headers or {})}
+    payload = data
+    if body is not None:
+        payload = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=payload, headers=h, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - https/http URLs we build
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw and "json" in resp.headers.get("Content-Type", "") else raw
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()[:300].decode("utf-8", "replace")
+    except urllib.error.URLError as exc:
+        raise ClientError(f"{method} {url.split('?')[0]}: {exc.reason}", "check the URL and the network") from exc
+
+
+@dataclass(frozen=True)
+class RunPodClient:
+    endpoint: str
+    api_key: str = ""
+    api_base: str = DEFAULT_API
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            key = os.environ.get("RUNPOD_API_KEY", "")
+            if not key:
+                raise ClientError("RUNPOD_API_KEY is not set", "export it, or pass api_key")
+            object.__setattr__(self, "api_key", key)
+        object.__setattr__(self, "api_base", os.environ.get("VGEN_RUNPOD_API", self.api_base).rstrip("/"))
+
+    def _url(self, *parts: str) -> str:
+        return "/".join([self.api_base, self.endpoint, *parts])
+
+    def run(self, job_input: dict[str, Any], webhook: str | None = None) -> str:
+        body: dict[str, Any] = {"input": job_input}
+        if webhook:
+            body["webhook"] = webhook
+        code, resp = _request("POST", self._url("run"), self.api_key, body)
+        if code != 200 or not isinstance(resp, dict) or "id" not in resp:
+            raise ClientError(f"/run answered HTTP {code}: {str(resp)[:200]}")
+        return str(resp["id"])
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        code, resp = _request("GET", self._url("status", job_id), self.api_key)
+        if code != 200 or not isinstance(resp, dict):
+            raise ClientError(f"/status/{job_id} answered HTTP {code}: {str(resp)[:200]}")
+        return resp
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        code, resp = _request("POST", self._url("cancel", job_id), self.api_key)
+        if code != 200:
+            raise ClientError(f"/cancel/{job_id} answered HTTP {code}: {str(resp)[:200]}")
+        return resp if isinstance(resp, dict) else {}
+
+    def wait(self, job_id: str, on_update: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 2.0,
+             timeout_s: float | None = None) -> dict[str, Any]:
+        """Poll /status until the job ends; every answer goes to `on_update`."""
+        started = time.monotonic()
+        while True:
+            st = self.status(job_id)
+            if on_update:
+                on_update(st)
+            if st.get("status") in FINAL:
+                return st
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                raise ClientError(f"job {job_id} still {st.get('status')} after {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Supabase Storage, for the job's assets: uploaded once per content, then signed."""
+
+    url: str
+    key: str
+
+    @classmethod
+    def from_env(cls) -> "Storage":
+        url, key = os.environ.get("SUPABASE_URL", ""), os.environ.get("SUPABASE_SERVICE_ROLE_KEY", "")
+        if not url or not key:
+            raise ClientError("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY must be set", "export them")
+        return cls(url.rstrip("/"), key)
+
+    def exists(self, bucket: str, name: str) -> bool:
+        code, _ = _request("HEAD", f"{self.url}/storage/v1/object/{bucket}/{name}", self.key)
+        return code == 200
+
+    def put(self, bucket: str, name: str, path: Path) -> None:
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with path.open("rb") as f:
+            code, resp = _request("POST", f"{self.url}/storage/v1/object/{bucket}/{name}", self.key, data=f,
+                                  headers={"Content-Type": ctype, "Content-Length": str(path.stat().st_size),
+                                           "x-upsert": "true"}, timeout=600)
+        if code not in (200, 201):
+            raise ClientError(f"uploading {path.name} to {bucket}/{name}: HTTP {code} {str(resp)[:200]}")
+
+    def sign(self, bucket: str, name: str, seconds: int) -> str:
+        code, resp = _request("POST", f"{self.url}/storage/v1/object/sign/{bucket}/{name}", self.key,
+                              {"expiresIn": seconds})
+        if code != 200 or not isinstance(resp, dict):
+            raise ClientError(f"signing {bucket}/{name}: HTTP {code}")
+        return self.url + "/storage/v1" + resp["signedURL"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output_bucket: str, output_path: str,
+              job_key: str | None = None, url_seconds: int = 86_400, upsert: bool = True,
+              on_asset: Callable[[str, bool], None] | None = None) -> dict[str, Any]:
+    """The job input for a local spec: its assets uploaded by content hash (skipped when already
+    there), signed, and named by the relative paths the spec uses."""
+    loaded = load_spec(spec_path)
+    data = loaded.spec.model_dump(by_alias=True, exclude_none=True)
+    assets: dict[str, str] = {}
+    for rel in dict.fromkeys(spec_paths(data)):
+        path = loaded.resolve(rel)
+        if path.is_dir():
+            raise ClientError(f"{rel}: folders (fonts_dir) cannot be sent yet", "remove fonts_dir for remote jobs")
+        name = f"sha256/{_sha256(path)}{path.suffix.lower()}"
+        there = storage.exists(asset_bucket, name)
+        if not there:
+            storage.put(asset_bucket, name, path)
+        if on_asset:
+            on_asset(rel, there)
+        assets[rel] = storage.sign(asset_bucket, name, url_seconds)
+    data.get("output", {}).pop("path", None)
+    job: dict[str, Any] = {"spec": data, "assets": assets,
+                           "output": {"bucket": output_bucket, "path": output_path, "upsert": upsert}}
+    if job_key:
+        job["job_key"] = job_key
+    return job

@@ -1,0 +1,140 @@
+"""The Flask side: vgen submit/status/cancel against local stand-ins of RunPod's API and Storage."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import base_spec, write_spec
+from test_cli import vgen
+
+RUNPOD_KEY, STORAGE_KEY = "rp-test-key", "sb-test-key"
+
+
+class Fake:
+    """In-memory RunPod endpoint and Supabase Storage, checking the bearer keys."""
+
+    def __init__(self, states: list[str]) -> None:
+        self.states = states
+        self.objects: dict[str, bytes] = {}
+        self.jobs: dict[str, dict] = {}
+        self.polls = 0
+        self.puts = 0
+
+    def handler(fake):  # noqa: N805 - the closure reads better as `fake`
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code: int, body=None):
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _auth(self, key: str) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {key}":
+                    self._send(401, {"error": "unauthorized"})
+                    return False
+                return True
+
+            def do_HEAD(self):
+                if self.path.startswith("/storage/") and self._auth(STORAGE_KEY):
+                    name = self.path.split("/storage/v1/object/", 1)[1]
+                    self._send(200 if name in fake.objects else 404)
+
+            def do_GET(self):
+                if self.path.startswith("/v2/ep1/status/") and self._auth(RUNPOD_KEY):
+                    i = min(fake.polls, len(fake.states) - 1)
+                    fake.polls += 1
+                    state = fake.states[i]
+                    body = {"id": self.path.rsplit("/", 1)[1], "status": state}
+                    if state == "IN_PROGRESS":
+                        body["output"] = {"stage": "segment", "percent": 50.0, "fps": 90.0, "eta_s": 12}
+                    if state == "COMPLETED":
+                        body["output"] = {"bucket": "videos", "path": "ep.mp4", "frames": 20}
+                    if state == "FAILED":
+                        body["error"] = "render failed"
+                    self._send(200, body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length)
+                if self.path == "/v2/ep1/run" and self._auth(RUNPOD_KEY):
+                    job = json.loads(data)
+                    fake.jobs["job-1"] = job
+                    self._send(200, {"id": "job-1", "status": "IN_QUEUE"})
+                elif self.path.startswith("/v2/ep1/cancel/") and self._auth(RUNPOD_KEY):
+                    self._send(200, {"id": "job-1", "status": "CANCELLED"})
+                elif self.path.startswith("/storage/v1/object/sign/") and self._auth(STORAGE_KEY):
+                    name = self.path.split("/sign/", 1)[1]
+                    self._send(200, {"signedURL": f"/object/sign/{name}?token=t"})
+                elif self.path.startswith("/storage/v1/object/") and self._auth(STORAGE_KEY):
+                    fake.objects[self.path.split("/storage/v1/object/", 1)[1]] = data
+                    fake.puts += 1
+                    self._send(200, {"Key": self.path})
+        return H
+
+
+@pytest.fixture
+def fake_api(monkeypatch):
+    def start(states):
+        fake = Fake(states)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        servers.append(server)
+        env = {"RUNPOD_API_KEY": RUNPOD_KEY, "SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": STORAGE_KEY,
+               "VGEN_RUNPOD_API": url + "/v2", "VGEN_POLL_SECONDS": "0.1"}
+        return fake, env
+    servers: list = []
+    yield start
+    for s in servers:
+        s.shutdown()
+
+
+@pytest.fixture
+def spec(media, tmp_path):
+    s = base_spec()
+    s["slides"] = [{"image": str(media["land"]), "duration": 1}, {"image": str(media["square"]), "duration": 1}]
+    s["audio"] = {"narration": str(media["narration_wav"])}
+    return write_spec(tmp_path, s)
+
+
+@pytest.mark.parametrize("final, code", [("COMPLETED", 0), ("FAILED", 1), ("CANCELLED", 1), ("TIMED_OUT", 1)])
+def test_submit_wait_follows_every_state(fake_api, spec, final, code):
+    fake, env = fake_api(["IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", final])
+    r = vgen("submit", spec, "--endpoint", "ep1", "--wait", "--output-path", "ch/ep.mp4", env=env)
+    assert r.returncode == code, r.stderr
+    assert r.stdout.splitlines()[0] == "job-1"
+    result = json.loads(r.stdout.split("\n", 1)[1])
+    assert result["status"] == final and fake.polls == 4
+    job = fake.jobs["job-1"]["input"]
+    assert job["output"] == {"bucket": "videos", "path": "ch/ep.mp4", "upsert": True}
+    assert set(job["assets"]) == {str(p) for p in (job["spec"]["slides"][0]["image"], job["spec"]["slides"][1]["image"],
+                                                   job["spec"]["audio"]["narration"])}
+    assert all("/storage/v1/object/sign/vgen-assets/sha256/" in u for u in job["assets"].values())
+    assert RUNPOD_KEY not in r.stdout + r.stderr and STORAGE_KEY not in r.stdout + r.stderr
+
+
+def test_assets_already_stored_are_not_sent_again(fake_api, spec):
+    fake, env = fake_api(["COMPLETED"])
+    assert vgen("submit", spec, "--endpoint", "ep1", env=env).returncode == 0
+    first = fake.puts
+    r = vgen("submit", spec, "--endpoint", "ep1", env=env)
+    assert r.returncode == 0 and first == 3 and fake.puts == 3 and "already stored" in r.stderr
+
+
+def test_status_cancel_and_missing_key(fake_api, spec):
+    fake, env = fake_api(["IN_PROGRESS"])
+    st = vgen("status", "job-1", "--endpoint", "ep1", env=env)
+    assert st.returncode == 0 and json.loads(st.stdout)["output"]["percent"] == 50.0
+    c = vgen("cancel", "job-1", "--endpoint", "ep1", env=env)
+    assert c.returncode == 0 and json.loads(c.stdout)["status"] == "CANCELLED"
+    bad = vgen("status", "job-1", "--endpoint", "ep1", env={**env, "RUNPOD_API_KEY": ""})
+    assert bad.returncode == 2 and "RUNPOD_API_KEY is not set" in bad.stderr
