@@ -12,7 +12,6 @@ Standard library only, so a web app needs nothing beyond vgen itself:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 import os
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from vgen.checkpoint import file_sha256
 from vgen.errors import VgenError
 from vgen.spec import load_spec
 from vgen.worker.handler import spec_paths
@@ -141,14 +141,6 @@ class Storage:
         return self.url + "/storage/v1" + resp["signedURL"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output_bucket: str, output_path: str,
               job_key: str | None = None, url_seconds: int = 86_400, upsert: bool = True,
               on_asset: Callable[[str, bool], None] | None = None) -> dict[str, Any]:
@@ -161,7 +153,7 @@ def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output
         path = loaded.resolve(rel)
         if path.is_dir():
             raise ClientError(f"{rel}: folders (fonts_dir) cannot be sent yet", "remove fonts_dir for remote jobs")
-        name = f"sha256/{_sha256(path)}{path.suffix.lower()}"
+        name = f"sha256/{file_sha256(path)}{path.suffix.lower()}"
         there = storage.exists(asset_bucket, name)
         if not there:
             storage.put(asset_bucket, name, path)

@@ -108,12 +108,10 @@ def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffm
 
 def file_digest(path: Path, _cache: dict[tuple[str, int, int], str] = {}) -> str:  # noqa: B006 - memo
     """sha256 of a file's content (memoised by path, size and mtime)."""
+    from vgen.checkpoint import file_sha256
+
     st = path.stat()
     memo = (str(path), st.st_size, st.st_mtime_ns)
     if memo not in _cache:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _cache[memo] = h.hexdigest()
+        _cache[memo] = file_sha256(path)
     return _cache[memo]
