@@ -337,8 +337,11 @@ def serve_runpod(ctx: typer.Context) -> None:
     except ImportError:
         _fail(VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'"))
         return
-    from vgen.worker.handler import handler
+    from vgen.worker.handler import _NVENC_PROBLEM, handler, startup_check
 
+    problem = startup_check()
+    _NVENC_PROBLEM.append(problem)
+    err.print(f"vgen worker: NVENC {'ready' if not problem else 'unavailable: ' + escape(problem)}", soft_wrap=True)
     sys.argv = [sys.argv[0], *ctx.args]
     runpod.serverless.start({"handler": handler})
 
@@ -433,8 +436,11 @@ def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = A
 
 
 @app.command()
-def doctor() -> None:
+def doctor(json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
     """Which FFmpeg vgen uses, the encoders that really work, libass and fonts, and fixes for what is missing."""
+    import dataclasses
+    import json as _json
+
     from vgen.doctor import checks
     from vgen.ffmpeg import find_ffmpeg
 
@@ -442,6 +448,9 @@ def doctor() -> None:
         ff = find_ffmpeg()
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+        return
+    if json_out:
+        print(_json.dumps([dataclasses.asdict(c) for c in checks(ff)], indent=2))
         return
     table = Table(show_header=True, header_style="bold")
     for col in ("check", "status", "detail", "fix"):

@@ -33,9 +33,7 @@ def checks(ff: FFmpeg) -> list[Check]:
                              if "nvenc" in enc else "use an FFmpeg built with it"))
             continue
         problem = try_encoder(ff.path, enc)
-        fix = ""
-        if problem and "nvenc" in enc:
-            fix = "needs an NVIDIA GPU with NVENC and its driver (libnvidia-encode); vgen falls back to libx264"
+        fix = "vgen falls back to libx264 (encoder: auto)" if problem and "nvenc" in enc else ""
         out.append(Check(enc, not problem, "works (one-frame test encode)" if not problem else problem, fix))
     for name, fix in (("perspective", "needed for Ken Burns motion"), ("xfade", "needed for transitions"),
                       ("ass", "libass, needed for burned-in captions")):

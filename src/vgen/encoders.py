@@ -7,6 +7,7 @@ NVENC follows the production set-up (preset p4, tune hq, VBR with constant quali
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -59,6 +60,28 @@ def _codec_args(encoder: str, out: Output, fps: Fraction) -> list[str]:
     raise FFmpegError(f"unknown encoder {encoder}", "use auto, h264_nvenc, hevc_nvenc, libx264 or libx265")
 
 
+def diagnose_nvenc(stderr: str) -> str:
+    """One sentence for what FFmpeg said when NVENC would not open (its real messages)."""
+    if "Driver does not support the required nvenc API version" in stderr:
+        m = re.search(r"Required: ([\d.]+) Found: ([\d.]+)", stderr)
+        d = re.search(r"minimum required Nvidia driver for nvenc is ([\d.]+)", stderr)
+        need = f"NVENC API {m.group(1)}, the driver offers {m.group(2)}" if m else "a newer NVENC API"
+        floor = f" (driver {d.group(1)} or newer)" if d else ""
+        return (f"The NVIDIA driver is too old for this FFmpeg: it needs {need}{floor}; run on a host with a newer "
+                "driver (on RunPod, allow only CUDA versions the driver floor supports).")
+    if "libnvidia-encode" in stderr:
+        return ("The container cannot load the driver's NVENC library (libnvidia-encode): set "
+                "NVIDIA_DRIVER_CAPABILITIES=compute,video,utility; without 'video' it is not mounted.")
+    if "libcuda" in stderr or "nvcuda.dll" in stderr:
+        return ("No NVIDIA driver is visible here (no GPU, or the container was started without --gpus / the "
+                "NVIDIA runtime).")
+    if "No capable devices found" in stderr or "unsupported device" in stderr or "No NVENC capable" in stderr:
+        return ("This GPU has no NVENC video encoder (data-centre GPUs such as A100, H100 and H200 lack it): "
+                "choose an RTX, L4, L40 or A-series workstation GPU.")
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    return f"NVENC did not open: {lines[0] if lines else 'no message'}"
+
+
 @functools.lru_cache(maxsize=16)
 def try_encoder(ffmpeg_path: str, encoder: str) -> str:
     """Encode one small frame; return '' when it works, else FFmpeg's last error line."""
@@ -70,6 +93,8 @@ def try_encoder(ffmpeg_path: str, encoder: str) -> str:
         return str(exc)
     if proc.returncode == 0:
         return ""
+    if "nvenc" in encoder:
+        return diagnose_nvenc(proc.stderr)
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     return lines[0] if lines else f"exit code {proc.returncode}"
 
@@ -80,7 +105,7 @@ def choose(ff: FFmpeg, out: Output, fps: Fraction) -> EncoderChoice:
         problem = try_encoder(ff.path, "h264_nvenc") if "h264_nvenc" in ff.encoders else "not built in"
         if not problem:
             return EncoderChoice("h264_nvenc", tuple(video_args("h264_nvenc", out, fps)))
-        notice = f"NVENC unavailable ({problem}); encoding with libx264"
+        notice = f"NVENC unavailable, encoding with libx264: {problem}"
         return EncoderChoice("libx264", tuple(video_args("libx264", out, fps)), notice)
     if out.encoder not in ff.encoders:
         raise FFmpegError(f"{ff.path} has no {out.encoder} encoder", "use encoder: auto, or an FFmpeg built with it")

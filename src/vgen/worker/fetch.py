@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +69,31 @@ def inside(folder: Path, name: str) -> Path:
     return path
 
 
+BUNDLED = "bundled://"
+
+
+def copy_bundled(name: str, url: str, folder: Path) -> int:
+    """A sample shipped in the image (VGEN_BUNDLED_DIR), for smoke tests without network."""
+    root = os.environ.get("VGEN_BUNDLED_DIR")
+    if not root:
+        raise JobError(f"asset {name!r}: bundled:// needs VGEN_BUNDLED_DIR (set in the docker image)")
+    src = inside(Path(root), url[len(BUNDLED):])
+    if not src.is_file():
+        raise JobError(f"asset {name!r}: no bundled sample {url[len(BUNDLED):]!r}")
+    dest = inside(folder, name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest.stat().st_size
+
+
 async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int:
     """Download every asset into `folder`; return the bytes written."""
     import aiohttp
 
     folder.mkdir(parents=True, exist_ok=True)
+    bundled = {n: u for n, u in assets.items() if u.startswith(BUNDLED)}
+    assets = {n: u for n, u in assets.items() if n not in bundled}
+    copied = sum(copy_bundled(n, u, folder) for n, u in bundled.items())
     for name, url in assets.items():
         inside(folder, name)
         check_url(url, limits)
@@ -116,7 +137,7 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
             for p in folder.rglob(".*.partial"):
                 p.unlink(missing_ok=True)
             raise
-    return total[0]
+    return total[0] + copied
 
 
 async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> str:

@@ -139,8 +139,29 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     return out
 
 
+def startup_check() -> str | None:
+    """Once at worker start: can NVENC encode a frame here? None when it can, else why not.
+    With VGEN_REQUIRE_NVENC=1 a worker without NVENC refuses jobs instead of encoding on the CPU."""
+    from vgen.encoders import try_encoder
+    from vgen.ffmpeg import find_ffmpeg
+
+    ff = find_ffmpeg()
+    if "h264_nvenc" not in ff.encoders:
+        return f"{ff.path} was built without NVENC."
+    return try_encoder(ff.path, "h264_nvenc") or None
+
+
+_NVENC_PROBLEM: list[str | None] = []
+
+
 async def handler(job: dict[str, Any]) -> dict[str, Any]:
     """The function runpod.serverless.start calls."""
+    if not _NVENC_PROBLEM:
+        _NVENC_PROBLEM.append(startup_check())
+    problem = _NVENC_PROBLEM[0]
+    if problem and os.environ.get("VGEN_REQUIRE_NVENC") == "1":
+        return {"error": f"this worker refuses jobs (VGEN_REQUIRE_NVENC=1): {problem}"}
+
     def sink(update: dict[str, Any]) -> None:
         if os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):  # a real worker loop; not local test runs
             import runpod

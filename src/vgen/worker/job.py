@@ -40,7 +40,8 @@ class JobInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     spec: dict[str, Any] | None = None
     spec_url: str | None = None
-    assets: dict[str, str] = Field(default_factory=dict, description="Relative name -> http(s) URL.")
+    assets: dict[str, str] = Field(default_factory=dict, description="Relative name -> http(s) URL, or "
+                                   "bundled://NAME for a sample shipped in the image (smoke tests).")
     output: OutputTarget
     job_key: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -55,8 +56,8 @@ class JobInput(BaseModel):
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for name, url in v.items():
             safe_name(name)
-            if not url.lower().startswith(("http://", "https://")):
-                raise ValueError(f"asset {name!r}: only http(s) URLs are fetched")
+            if not url.lower().startswith(("http://", "https://", "bundled://")):
+                raise ValueError(f"asset {name!r}: only http(s) URLs are fetched (or bundled:// samples of the image)")
         return v
 
 
