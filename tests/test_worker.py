@@ -98,13 +98,16 @@ def stored(store: Path, bucket: str, path: str) -> Path:
 
 def test_job_through_the_runpod_sdk_uploads_the_video_byte_for_byte(ff, assets, tus, worker_env, tmp_path):
     base, _ = assets
-    r = subprocess.run([sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(job(base))],
+    j = job(base)
+    j["input"]["output"]["signed_url_seconds"] = 3600
+    r = subprocess.run([sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(j)],
                        capture_output=True, text=True, env={**os.environ, **worker_env}, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "Job result:" in ln)
     out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
     assert out["bucket"] == "videos" and out["path"] == "channel-a/ep-42.mp4" and out["encoder"] == "libx264"
     assert out["frames"] == 60 and out["duration_s"] == 6.0 and out["segments"] == 1
+    assert out["signed_url"] == f"{tus[0]}/storage/v1/object/sign/videos/channel-a/ep-42.mp4?token=test-token"
     uploaded = stored(tus[1], "videos", "channel-a/ep-42.mp4")
     data = uploaded.read_bytes()
     assert len(data) == out["size_bytes"] and hashlib.sha256(data).hexdigest() == out["sha256"]
@@ -241,3 +244,100 @@ def test_progress_updates_are_throttled_and_carry_stage_percent_fps_eta():
     mid = sent[5]
     assert mid["stage"] == "segment" and mid["fps"] == 25.0 and mid["eta_s"] is not None and mid["segment"] == 1
     assert sent[-1]["stage"] == "done" and sent[-1]["percent"] == 100.0
+
+
+class _ControlPlane:
+    """A local stand-in for RunPod's job queue: hands out one job, records what the worker posts."""
+
+    def __init__(self, job: dict) -> None:
+        self.job, self.given, self.posts = job, False, []
+
+    def handler(plane):  # noqa: N805
+        from http.server import BaseHTTPRequestHandler
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/job-take/") and not plane.given:
+                    plane.given = True
+                    body = json.dumps(plane.job).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_response(204)
+                    self.end_headers()
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                plane.posts.append((self.path, json.loads(data)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+        return H
+
+
+def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets, tus, worker_env):
+    """The SDK's real worker loop (not the local test mode) against a control plane on 127.0.0.1."""
+    base, _ = assets
+    j = job(base, segments=1.0, key="ep-44", slides=6)
+    j["id"] = "job-44"
+    plane = _ControlPlane(j)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), plane.handler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {**os.environ, **worker_env, "RUNPOD_WEBHOOK_GET_JOB": f"{url}/job-take/$ID",
+           "RUNPOD_WEBHOOK_POST_OUTPUT": f"{url}/job-done/$ID", "RUNPOD_POD_ID": "worker-1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vgen", "serve-runpod"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not any("bucket" in json.dumps(p[1]) for p in plane.posts):
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        server.shutdown()
+    updates = [p for path, p in plane.posts if p.get("status") == "IN_PROGRESS"]
+    final = [p for path, p in plane.posts if "bucket" in json.dumps(p.get("output", {}))]
+    assert all(path.startswith("/job-done/job-44") for path, _ in plane.posts), [p for p, _ in plane.posts]
+    seg = [u["output"] for u in updates if u["output"]["stage"] == "segment"]
+    assert len(updates) >= 3 and seg and {"stage", "percent", "fps", "eta_s"} <= set(seg[-1])
+    stages = [u["output"]["stage"] for u in updates]
+    assert "download" in stages and "segment" in stages and "upload" in stages
+    assert final and final[0]["output"]["path"] == "channel-a/ep-44.mp4" and final[0]["output"]["frames"] == 60
+
+
+def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypatch):
+    """moto's S3 server on 127.0.0.1 stands in for any S3-compatible bucket (RunPod's helpers' names)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        env = {"BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_ACCESS_KEY_ID": "test",
+               "BUCKET_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        s3 = boto3.client("s3", endpoint_url=env["BUCKET_ENDPOINT_URL"], aws_access_key_id="test",
+                          aws_secret_access_key="test-secret", region_name="us-east-1")
+        s3.create_bucket(Bucket="videos")
+        base, _ = assets
+        j = job(base, key="ep-45")
+        j["input"]["output"]["target"] = "s3"
+        out = asyncio.run(run_job(j))
+        assert "error" not in out, out
+        body = s3.get_object(Bucket="videos", Key="channel-a/ep-45.mp4")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == out["sha256"] and len(body) == out["size_bytes"]
+    finally:
+        server.stop()

@@ -19,6 +19,14 @@ const tus = new Server({
     }
   },
 });
-const server = http.createServer((req, res) => tus.handle(req, res));
+// Storage's object signing, enough for vgen's signed_url_seconds (the real one returns a JWT).
+const sign = (req, res) => {
+  if (req.headers.authorization !== `Bearer ${key}`) { res.writeHead(403); return res.end(); }
+  const name = req.url.slice("/storage/v1/object/sign/".length);
+  res.writeHead(200, { "Content-Type": "application/json" });
+  res.end(JSON.stringify({ signedURL: `/object/sign/${name}?token=test-token` }));
+};
+const server = http.createServer((req, res) =>
+  req.method === "POST" && req.url.startsWith("/storage/v1/object/sign/") ? sign(req, res) : tus.handle(req, res));
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
