@@ -8,7 +8,8 @@ tag="${1:-vgen-worker:smoke}"
 docker build -f docker/Dockerfile -t "$tag" .
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-docker run --rm --gpus all -e VGEN_REQUIRE_NVENC=1 -v "$out:/tmp/vgen-output" "$tag" \
+# The local output target exists only when VGEN_LOCAL_OUTPUT_DIR is set: for this smoke test, not in production.
+docker run --rm --gpus all -e VGEN_REQUIRE_NVENC=1 -e VGEN_LOCAL_OUTPUT_DIR=/tmp/vgen-output -v "$out:/tmp/vgen-output" "$tag" \
   vgen serve-runpod --test_input "$(cat test_input.json)" | tee "$out/log.txt"
 grep -q "'encoder': 'h264_nvenc'" "$out/log.txt" || { echo "FAIL: the job did not encode with NVENC"; exit 1; }
 video="$out/smoke/test_input.mp4"

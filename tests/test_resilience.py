@@ -236,3 +236,32 @@ def test_disk_full_mid_render_is_reported_and_store_stays_usable(ff, media, tmp_
     r2 = vgen("render", "--quiet", path)
     assert r2.returncode == 0, r2.stderr
     assert len(kept) >= 1
+
+
+def test_manifest_survives_parallel_records(tmp_path):
+    """--jobs records pieces from several threads at once: no entry may be lost."""
+    import threading
+
+    from vgen.checkpoint import Store
+
+    store = Store(tmp_path)
+    pieces_dir = tmp_path
+    files = []
+    for i in range(16):
+        f = pieces_dir / f"seg-{i:05d}-x.mp4"
+        f.write_bytes(b"x" * (i + 1))
+        files.append(f)
+    threads = [threading.Thread(target=store.record_piece, args=(f, {"i": i})) for i, f in enumerate(files)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.manifest()["pieces"]) == 16
+
+
+def test_clean_removes_only_store_files(ff, media, tmp_path):
+    spec = long_spec(media, tmp_path, n=3)
+    r = render(prepare(spec, ff))
+    c = vgen("clean", spec, "--work-dir", tmp_path)  # pointed at the project folder by mistake
+    assert c.returncode == 2 and "does not look like a vgen store" in c.stderr
+    assert spec.exists() and r.output.exists()

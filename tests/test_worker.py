@@ -341,3 +341,63 @@ def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypa
         assert hashlib.sha256(body).hexdigest() == out["sha256"] and len(body) == out["size_bytes"]
     finally:
         server.stop()
+
+
+def test_spec_url_replaces_spec(ff, assets, tus, worker_env):
+    base, d = assets
+    j = job(base, key="ep-46")
+    (d / "ep-46.yaml").write_text(__import__("yaml").safe_dump(j["input"].pop("spec")))
+    j["input"]["spec_url"] = f"{base}/ep-46.yaml"
+    out = asyncio.run(run_job(j))
+    assert "error" not in out, out
+    assert out["frames"] == 60 and stored(tus[1], "videos", "channel-a/ep-46.mp4").stat().st_size == out["size_bytes"]
+
+
+def test_a_cancelled_job_stops_ffmpeg_keeps_segments_and_resumes(assets, tus, worker_env):
+    """RunPod cancels or times out a job: the task is cancelled, FFmpeg stops, the store stays."""
+    base, _ = assets
+    j = job(base, segments=1.0, key="ep-47", slides=12)
+    j["input"]["spec"]["audio"] = None
+    j["input"]["assets"].pop("audio/narration.mp3")
+    manifest = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-47" / "store" / "manifest.json"
+
+    def done_segments() -> int:
+        try:
+            return sum(k.startswith("seg-") for k in json.loads(manifest.read_text())["pieces"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    async def cancel_midway() -> None:
+        task = asyncio.create_task(run_job(j))
+        while done_segments() < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    kept = done_segments()
+    assert 2 <= kept < 12
+    work = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-47"
+    assert not subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout.strip()
+    out = asyncio.run(run_job(j))
+    assert out["segments_reused"] >= kept and out["frames"] == 120
+
+
+@pytest.mark.parametrize("field, value", [("job_key", ".."), ("job_key", "."), ("bucket", "..")])
+def test_dot_keys_and_buckets_are_refused(assets, worker_env, field, value):
+    base, _ = assets
+    j = job(base)
+    if field == "job_key":
+        j["input"]["job_key"] = value
+    else:
+        j["input"]["output"]["bucket"] = value
+    assert f"input.{'output.' if field == 'bucket' else ''}{field}" in _err(asyncio.run(run_job(j)))
+    assert Path(worker_env["VGEN_WORK_ROOT"]).parent.exists()
+
+
+def test_home_relative_names_cannot_reach_outside(assets, worker_env):
+    base, _ = assets
+    j = job(base)
+    j["input"]["assets"]["~/notes.srt"] = f"{base}/a.jpg"
+    assert "plain relative path" in _err(asyncio.run(run_job(j)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import threading
 import json
 import os
 from pathlib import Path
@@ -35,7 +36,7 @@ def fsync_rename(tmp: Path, final: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     tmp.write_text(text, encoding="utf-8")
     fsync_rename(tmp, path)
 
@@ -54,6 +55,7 @@ class Store:
     def __init__(self, work_dir: Path) -> None:
         self.dir = work_dir
         self._lock: IO[str] | None = None
+        self._manifest_lock = threading.Lock()  # segments finish on several threads with --jobs
 
     def lock(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -83,9 +85,10 @@ class Store:
             return {"version": 1, "pieces": {}}
 
     def record(self, name: str, info: dict) -> None:
-        m = self.manifest()
-        m.setdefault("pieces", {})[name] = info
-        atomic_write_text(self.dir / MANIFEST, json.dumps(m, indent=1, sort_keys=True))
+        with self._manifest_lock:
+            m = self.manifest()
+            m.setdefault("pieces", {})[name] = info
+            atomic_write_text(self.dir / MANIFEST, json.dumps(m, indent=1, sort_keys=True))
 
     def record_piece(self, path: Path, info: dict) -> None:
         """Note a finished piece with its size and hash, so a later run can trust it cheaply."""
@@ -124,14 +127,28 @@ class Store:
         for p in self.dir.glob(".*.partial"):
             p.unlink(missing_ok=True)
 
-    def clean(self) -> int:
-        """Remove the whole store; return the bytes freed."""
-        import shutil
+    OWNED = ("seg-*", "audio-*", "loudness-*", "captions-*", "segments.txt", MANIFEST, ".*.partial", ".lock")
 
-        if not self.dir.exists():
+    def clean(self) -> int:
+        """Remove the store's own files (never anything else in the folder); return the bytes freed."""
+        if not self.dir.is_dir():
             return 0
+        if not (self.dir / MANIFEST).exists() and not any(self.dir.glob("seg-*")):
+            raise VgenError(f"{self.dir} does not look like a vgen store (no manifest.json)",
+                            "point --work-dir at the store itself; nothing was removed")
         self.lock()
-        freed = sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
-        self.unlock()
-        shutil.rmtree(self.dir)
+        try:
+            freed = 0
+            for pattern in self.OWNED:
+                for p in self.dir.glob(pattern):
+                    if p.is_file() and p.name != ".lock":
+                        freed += p.stat().st_size
+                        p.unlink()
+        finally:
+            self.unlock()
+        (self.dir / ".lock").unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()  # only when nothing else was in it
+        except OSError:
+            pass
         return freed

@@ -42,6 +42,11 @@ def _fail(exc: BaseException) -> None:
         if cmd:
             err.print(f"[dim]command: {escape(cmd)}[/]", soft_wrap=True)
         raise typer.Exit(exc.exit_code)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)} [dim]— check the path and "
+                  "its permissions[/]", soft_wrap=True)
+        raise typer.Exit(2)
     if isinstance(exc, KeyboardInterrupt):
         code = getattr(exc, "exit_code", 130)
         err.print("[bold red]interrupted:[/] finished segments are kept; run the same command to resume")
@@ -129,14 +134,17 @@ def _stop_on_signals() -> None:
 def clean(
     spec: Path = SpecArg,
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="The store to remove (default: next to the output)."),
+    draft: bool = typer.Option(False, "--draft", help="Remove the draft render's store instead."),
 ) -> None:
     """Remove the segment store of SPEC (finished segments and audio); the output video stays."""
     from vgen.checkpoint import Store
     from vgen.render import default_work_dir
-    from vgen.spec import load_spec
+    from vgen.spec import as_draft, load_spec
 
     try:
         loaded = load_spec(spec)
+        if draft:
+            loaded = as_draft(loaded)
         folder = (work_dir or default_work_dir(loaded.output_path.resolve())).resolve()
         freed = Store(folder).clean()
     except Exception as exc:  # noqa: BLE001
@@ -323,9 +331,12 @@ def init(path: Path = typer.Argument(Path("spec.yaml"), help="Where to write the
     """Write a commented starter spec (never over an existing file)."""
     from vgen.starter import STARTER
 
-    if path.exists():
-        _fail(VgenError(f"{path} already exists", "pick another name; vgen init never overwrites"))
-    path.write_text(STARTER, encoding="utf-8")
+    try:
+        if path.exists():
+            raise VgenError(f"{path} already exists", "pick another name; vgen init never overwrites")
+        path.write_text(STARTER, encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
     out.print(f"wrote {path}: add your images and narration, then `vgen validate {path}`")
 
 

@@ -27,7 +27,7 @@ class Interrupted(KeyboardInterrupt):
         self.exit_code = 128 + signum
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: the signal handler may run while the main thread holds it
 _active: set[subprocess.Popen] = set()  # type: ignore[type-arg]
 _stop = threading.Event()
 _stop_signal = [int(signal.SIGINT)]
@@ -38,7 +38,9 @@ def request_stop(signum: int) -> None:
     Nothing is raised here, so no half-started process or half-written file is left behind."""
     _stop_signal[0] = signum
     _stop.set()
-    for proc in list(_active):
+    with _lock:
+        procs = list(_active)
+    for proc in procs:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -87,6 +89,8 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
             preexec_fn=die_with_parent,
         )
         _active.add(proc)
+    if _stop.is_set():  # a stop that came while FFmpeg was starting
+        _kill(proc)
     tail: collections.deque[str] = collections.deque(maxlen=60)
     last_progress = [time.monotonic()]
     stalled = threading.Event()

@@ -52,8 +52,7 @@ def check_url(url: str, limits: Limits) -> None:
         raise JobError(f"{host}: cannot resolve ({exc})") from exc
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast \
-                or ip.is_unspecified:
+        if not ip.is_global or ip.is_multicast:  # private, loopback, link-local, CGNAT, reserved, ...
             raise JobError(f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
                            "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)")
 

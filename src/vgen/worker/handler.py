@@ -20,7 +20,7 @@ import yaml
 from vgen.errors import VgenError
 from vgen.progress import Event
 from vgen.render import Options, prepare, render
-from vgen.runner import request_stop, reset_stop
+from vgen.runner import Interrupted, request_stop, reset_stop
 from vgen.worker.fetch import Limits, fetch_all, fetch_text
 from vgen.worker.job import JobError, parse_job, safe_name
 from vgen.worker.upload import require_credentials, upload
@@ -86,6 +86,10 @@ async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> 
         return await _run(job, progress or (lambda p: None))
     except VgenError as exc:
         return {"error": str(exc)}
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the caller gets one readable line, never a traceback
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
 async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
@@ -101,6 +105,9 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
         spec = yaml.safe_load(await fetch_text(inp.spec_url, limits))
         if not isinstance(spec, dict):
             raise JobError("spec_url: not a YAML/JSON mapping")
+    if isinstance(spec.get("subtitles"), dict) and spec["subtitles"].get("fonts_dir"):
+        raise JobError("spec: subtitles.fonts_dir is not supported in worker jobs",
+                       "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts")
     spec = job_spec(spec, assets, folder / "out.mp4")
     missing = [p for p in spec_paths(spec) if p not in inp.assets and not (assets / p).exists()]
     if missing:
@@ -113,8 +120,14 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
 
     reset_stop()
     started = time.monotonic()
-    prep = prepare(spec_file, work_dir=folder / "store")
-    task = asyncio.create_task(asyncio.to_thread(render, prep, Throttle(progress), Options()))
+    prep = await asyncio.to_thread(prepare, spec_file, None, folder / "store")
+    def render_here() -> Any:
+        try:
+            return render(prep, Throttle(progress), Options())
+        except Interrupted as exc:  # a KeyboardInterrupt subclass: asyncio would re-raise it as fatal
+            raise JobError(f"stopped: {exc}", "send the job again with its job_key to resume") from None
+
+    task = asyncio.create_task(asyncio.to_thread(render_here))
     try:
         result = await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -135,7 +148,8 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     }
     if up.signed_url:
         out["signed_url"] = up.signed_url
-    shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
+    if folder.resolve().parent == work_root().resolve():
+        shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
     return out
 
 

@@ -17,14 +17,15 @@ class JobError(VgenError):
 def safe_name(name: str) -> str:
     """A relative path inside the job folder: no absolute paths, no '..', no empty parts."""
     p = PurePosixPath(name)
-    if not name or p.is_absolute() or "\\" in name or any(part in ("..", "", ".") for part in name.split("/")):
+    if not name or p.is_absolute() or "\\" in name or name.startswith("~") \
+            or any(part in ("..", "", ".") for part in name.split("/")):
         raise ValueError(f"asset name {name!r} must be a plain relative path inside the job (no '..', no leading '/')")
     return str(p)
 
 
 class OutputTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    bucket: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    bucket: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     path: str = Field(min_length=1, max_length=1024)
     upsert: bool = False
     signed_url_seconds: int | None = Field(None, ge=60, le=31_536_000, description="Return a signed download URL.")
@@ -43,7 +44,7 @@ class JobInput(BaseModel):
     assets: dict[str, str] = Field(default_factory=dict, description="Relative name -> http(s) URL, or "
                                    "bundled://NAME for a sample shipped in the image (smoke tests).")
     output: OutputTarget
-    job_key: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    job_key: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
     @model_validator(mode="after")
     def _one_spec(self) -> "JobInput":

@@ -59,8 +59,11 @@ async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str
             "x-upsert": "true" if upsert else "false"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
         url, offset = None, 0
+        ident = {"size": size, "mtime_ns": file.stat().st_mtime_ns, "name": f"{bucket}/{name}"}
         if state.is_file():
-            url = json.loads(state.read_text()).get("url")
+            saved = json.loads(state.read_text())
+            url = saved.get("url") if saved.get("file") == ident else None  # another file: start over
+        if url:
             async with http.head(url, headers=base) as r:
                 if r.status == 200 and "Upload-Offset" in r.headers:
                     offset = int(r.headers["Upload-Offset"])
@@ -75,7 +78,7 @@ async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str
                     raise UploadError(f"creating the upload of {bucket}/{name} failed: HTTP {r.status} "
                                       f"{(await r.text())[:200].strip()}")
                 url = r.headers["Location"]
-            state.write_text(json.dumps({"url": url}))
+            state.write_text(json.dumps({"url": url, "file": ident}))
         sent = 0
         with file.open("rb") as f:
             while offset < size:
@@ -85,6 +88,13 @@ async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str
                 data = f.read(chunk)
                 for attempt in range(4):
                     try:
+                        if attempt:  # the server may have stored the chunk before the connection broke
+                            async with http.head(url, headers=base) as r:
+                                offset = int(r.headers.get("Upload-Offset", offset))
+                            if offset >= size:
+                                break
+                            f.seek(offset)
+                            data = f.read(chunk)
                         headers = base | {"Upload-Offset": str(offset),
                                           "Content-Type": "application/offset+octet-stream"}
                         async with http.patch(url, data=data, headers=headers) as r:
