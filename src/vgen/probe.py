@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -179,6 +180,35 @@ def decoded_frames(ff: FFmpeg, path: Path) -> int:
     if proc.returncode != 0 or not frames:
         raise MediaError(f"{path}: does not decode ({_last_line(proc.stderr)})", "delete it and render again")
     return frames[-1]
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "vgen" / "audio-durations.json"
+
+
+def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:
+    """audio_seconds, remembered per (file, size, mtime, FFmpeg version): a two-hour narration is
+    decoded once, not on every render, dry-run or `vgen frame`."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ff.version}"
+    cache = _cache_file()
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key])
+    seconds = audio_seconds(ff, path)
+    known[key] = seconds
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
+        tmp.write_text(json.dumps(dict(list(known.items())[-500:])))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a cache is a convenience; a read-only home must not stop a render
+    return seconds
 
 
 def audio_seconds(ff: FFmpeg, path: Path) -> float:

@@ -18,7 +18,7 @@ from vgen.errors import MediaError, SpecError
 from vgen.ffmpeg import FFmpeg
 import dataclasses
 
-from vgen.probe import AVFacts, ImageFacts, audio_seconds, av_facts, image_facts
+from vgen.probe import AVFacts, ImageFacts, audio_seconds_cached, av_facts, image_facts
 from vgen.spec import LoadedSpec, MusicTrack, Slide
 
 AUDIO_RATE = 48_000
@@ -139,7 +139,7 @@ def gather_facts(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> tup
                 raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
             if loc == ("audio", "narration"):
                 # The decoded length, not the header's estimate: the video's length depends on it.
-                av = dataclasses.replace(av, duration=audio_seconds(ff, path))
+                av = dataclasses.replace(av, duration=audio_seconds_cached(ff, path))
             facts[path] = av
         except MediaError as exc:
             problems.append(f"{loaded.where(loc)}: {exc}")
