@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vgen.spec import KEN_BURNS_PRESETS, KenBurns, KenBurnsMove, KenBurnsPoint
+from vgen.spec import KEN_BURNS_PRESETS, KenBurns, KenBurnsMove
 
 PRESET_ZOOM = 1.2  # zoom of the pan presets and the far end of the zoom presets
 
@@ -154,5 +154,3 @@ def _grow(a: int, b: int, size: int, limit: int) -> tuple[int, int]:
     a = min(a, limit - size)
     return a, a + size
 
-
-__all__ = ["Move", "Window", "resolve", "ease", "window_at", "window_exprs", "bounding_box", "KenBurnsPoint"]

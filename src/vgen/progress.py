@@ -53,17 +53,6 @@ def json_listener(stream=sys.stdout) -> Listener:  # type: ignore[no-untyped-def
     return emit
 
 
-class Fanout:
-    """Send every event to several listeners."""
-
-    def __init__(self, *listeners: Listener) -> None:
-        self.listeners = list(listeners)
-
-    def __call__(self, event: Event) -> None:
-        for listener in self.listeners:
-            listener(event)
-
-
 def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
