@@ -138,3 +138,14 @@ def test_status_cancel_and_missing_key(fake_api, spec):
     assert c.returncode == 0 and json.loads(c.stdout)["status"] == "CANCELLED"
     bad = vgen("status", "job-1", "--endpoint", "ep1", env={**env, "RUNPOD_API_KEY": ""})
     assert bad.returncode == 2 and "RUNPOD_API_KEY is not set" in bad.stderr
+
+
+def test_an_explicit_api_base_wins_over_the_environment(monkeypatch):
+    from vgen.client import DEFAULT_API, RunPodClient
+
+    monkeypatch.setenv("RUNPOD_API_KEY", "k")
+    monkeypatch.setenv("VGEN_RUNPOD_API", "http://env.example/v2/")
+    assert RunPodClient("ep", api_base="http://given.example/v2").api_base == "http://given.example/v2"
+    assert RunPodClient("ep").api_base == "http://env.example/v2"
+    monkeypatch.delenv("VGEN_RUNPOD_API")
+    assert RunPodClient("ep").api_base == DEFAULT_API

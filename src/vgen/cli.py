@@ -377,7 +377,7 @@ def submit(
     from vgen.client import RunPodClient, Storage, build_job
 
     try:
-        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        client = RunPodClient(endpoint, api_base=api_base)
         storage = Storage.from_env()
 
         def said(rel: str, skipped: bool) -> None:
@@ -423,7 +423,7 @@ def status(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = A
     from vgen.client import RunPodClient
 
     try:
-        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        client = RunPodClient(endpoint, api_base=api_base)
         if wait:
             _follow(client, job_id)
         else:
@@ -440,7 +440,7 @@ def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = A
     from vgen.client import RunPodClient
 
     try:
-        client = RunPodClient(endpoint, api_base=api_base) if api_base else RunPodClient(endpoint)
+        client = RunPodClient(endpoint, api_base=api_base)
         print(_json.dumps(client.cancel(job_id), indent=2))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

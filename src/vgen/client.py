@@ -57,7 +57,7 @@ def _request(method: str, url: str, key: str, body: Any = None, data: bytes | An
 class RunPodClient:
     endpoint: str
     api_key: str = ""
-    api_base: str = DEFAULT_API
+    api_base: str | None = None  # given > VGEN_RUNPOD_API > RunPod's public API
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -65,7 +65,8 @@ class RunPodClient:
             if not key:
                 raise ClientError("RUNPOD_API_KEY is not set", "export it, or pass api_key")
             object.__setattr__(self, "api_key", key)
-        object.__setattr__(self, "api_base", os.environ.get("VGEN_RUNPOD_API", self.api_base).rstrip("/"))
+        base = self.api_base or os.environ.get("VGEN_RUNPOD_API") or DEFAULT_API
+        object.__setattr__(self, "api_base", base.rstrip("/"))
 
     def _url(self, *parts: str) -> str:
         return "/".join([self.api_base, self.endpoint, *parts])

@@ -43,7 +43,7 @@ def _pairs(args: tuple[str, ...] | list[str]) -> dict[str, str]:
     return {args[i].lstrip("-"): args[i + 1] for i in range(0, len(args), 2)}
 
 
-def _compile(ff: FFmpeg, out: Any, script: Path | None) -> tuple[tuple[str, ...], str]:
+def compile_args(ff: FFmpeg, out: Any, script: Path | None) -> tuple[tuple[str, ...], str]:
     argv = out.compile(cmd=ff.path)
     argv[1:1] = GLOBAL_ARGS  # before the inputs: FFmpeg ignores trailing options
     text = ""
@@ -73,10 +73,10 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
                     fonts_dir: Path | None = None) -> Command:
     tl = plan.timeline
     subs = captions.file_for(plan.work_dir) if captions else None
-    g = graph.segment_graph(tl, seg.first, seg.end, subs, fonts_dir)
+    stream = graph.segment_graph(tl, seg.first, seg.end, subs, fonts_dir)
     stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
-    out = ffm.output(g.stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
-    argv, text = _compile(ff, out, stub.with_suffix(".graph.txt"))
+    out = ffm.output(stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
+    argv, text = compile_args(ff, out, stub.with_suffix(".graph.txt"))
     sources = {str(s.source) for s in tl.slides}
     recipe = text + "\n" + " ".join("<input>" if a in sources else a for a in argv[1:] if _PLACEHOLDER not in a)
     if captions is not None and subs is not None:
@@ -98,7 +98,7 @@ def loudness_command(ff: FFmpeg, plan: Plan) -> Command:
     """Pass 1 of loudness normalisation: measure the mix (loudnorm prints JSON at info level)."""
     script = plan.work_dir / f"loudness-{plan.audio.key[:16]}.graph.txt"
     out = ffm.output(audio.loudness_scan(plan.audio), "-", f="null")
-    argv, text = _compile(ff, out, script)
+    argv, text = compile_args(ff, out, script)
     argv = tuple("info" if a == "error" and argv[i - 1] == "-loglevel" else a for i, a in enumerate(argv))
     return Command("loudness scan", argv, Path("/dev/null"), Path("/dev/null"), 0, plan.timeline.seconds, script,
                    text)
@@ -110,7 +110,7 @@ def audio_command(ff: FFmpeg, plan: Plan, measured: audio.Measured | None = None
     tmp = tmp_path(final)
     script = final.with_suffix(".graph.txt")
     out = ffm.output(audio.final_stream(plan.audio, measured), str(tmp), f="mp4", **_pairs(audio.AUDIO_CODEC_ARGS))
-    argv, text = _compile(ff, out, script)
+    argv, text = compile_args(ff, out, script)
     return Command("audio", argv, final, tmp, 0, plan.timeline.seconds, script, text)
 
 
@@ -129,6 +129,6 @@ def join_command(ff: FFmpeg, plan: Plan) -> Command:
     video = ffm.input(str(join_list_path(plan)), f="concat", safe=0)["v:0"]
     sound = ffm.input(str(audio_path(plan)))["a:0"]
     out = ffm.output(video, sound, str(tmp), c="copy", f="mp4", movflags="+faststart")
-    argv, _ = _compile(ff, out, None)
+    argv, _ = compile_args(ff, out, None)
     tl = plan.timeline
     return Command("join", argv, plan.output, tmp, tl.total_frames, tl.seconds)

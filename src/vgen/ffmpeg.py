@@ -120,7 +120,12 @@ def find_ffmpeg() -> FFmpeg:
 
 
 def xfade_transitions(ff: FFmpeg) -> frozenset[str]:
-    """Transition names the xfade filter of this FFmpeg knows."""
-    text = _run_text([ff.path, "-hide_banner", "-h", "filter=xfade"])
+    """Transition names the xfade filter of this FFmpeg knows (asked once per binary)."""
+    return _xfade_names(ff.path)
+
+
+@functools.lru_cache(maxsize=8)
+def _xfade_names(path: str) -> frozenset[str]:
+    text = _run_text([path, "-hide_banner", "-h", "filter=xfade"])
     block = text.split("transition", 1)[-1].split("duration", 1)[0]
     return _list_names(block, r"^\s+(\w+)\s+-?\d+\s")

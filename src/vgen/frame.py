@@ -14,7 +14,7 @@ from pathlib import Path
 import ffmpeg as ffm
 
 from vgen import graph
-from vgen.commands import GLOBAL_ARGS, Command
+from vgen.commands import Command, compile_args
 from vgen.errors import SpecError
 from vgen.ffmpeg import FFmpeg, find_ffmpeg
 from vgen.render import check_transitions, load_spec_captions
@@ -80,21 +80,14 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
         # A frame inside a transition needs the transition from its start (xfade cannot begin midway).
         start = min([s.trans_in.first for s in tl.slides
                      if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames], default=f)
-        g = graph.segment_graph(tl, start, f + 1, subs, fonts)
+        stream = graph.segment_graph(tl, start, f + 1, subs, fonts)
         partial = out.with_name(f".{out.name}.partial")
-        stream = g.stream.filter("trim", start_frame=f - start) if f > start else g.stream
+        stream = stream.filter("trim", start_frame=f - start) if f > start else stream
         stream = stream.filter("scale", in_color_matrix="bt709", in_range="tv").filter("format", "rgb24")
         o = ffm.output(stream, str(partial), vframes=1, f="image2", update=1, vcodec="png")
-        argv = o.compile(cmd=ff.path)
-        argv[1:1] = GLOBAL_ARGS
         script = work / "frame.graph.txt"
-        if "-filter_complex" in argv:
-            i = argv.index("-filter_complex")
-            text = argv[i + 1]
-            argv[i : i + 2] = ff.filter_script_args(script)
-        else:
-            text = ""
-        run(Command("frame", tuple(argv), out, partial, 1, 0.0, script, text))
+        argv, text = compile_args(ff, o, script)
+        run(Command("frame", argv, out, partial, 1, 0.0, script, text))
         partial.replace(out)
     shown = tuple(s.index + 1 for s in tl.slides if s.clip_start <= f < s.clip_end)
     return FrameResult(out, f, tl.frame_time(f), shown)

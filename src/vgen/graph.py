@@ -10,7 +10,6 @@ Timestamps are frame numbers in a 1/fps time base, so offsets are exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -33,14 +32,6 @@ _ORIENT: dict[int, list[tuple[str, dict[str, Any]]]] = {
 }
 MAX_WORK_FACTOR = 3.0  # never upscale an image more than this for zoom headroom
 SCALE_FLAGS = "lanczos+accurate_rnd+full_chroma_int"
-
-
-@dataclass(frozen=True)
-class SegmentGraph:
-    """A segment's graph as ffmpeg-python objects plus what the command needs around it."""
-
-    stream: Any  # the final ffmpeg-python stream
-    frames: int
 
 
 def escape_value(value: str) -> str:
@@ -212,7 +203,7 @@ def burn_captions(stream: Any, first: int, captions: Path, fonts_dir: Path | Non
 
 
 def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = None,
-                  fonts_dir: Path | None = None) -> SegmentGraph:
+                  fonts_dir: Path | None = None) -> Any:
     """The stream of global frames [first, end): visible slides joined by their transitions,
     captions burned in."""
     shown = [(s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
@@ -240,4 +231,4 @@ def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = No
     assert acc is not None, "a segment shows at least one slide"
     if captions is not None:
         acc = burn_captions(acc, first, captions, fonts_dir)
-    return SegmentGraph(acc.filter("format", "yuv420p"), end - first)
+    return acc.filter("format", "yuv420p")

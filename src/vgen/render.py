@@ -26,7 +26,7 @@ from vgen.ffmpeg import FFmpeg, find_ffmpeg, xfade_transitions
 from vgen.plan import Plan, Segment, build_plan, file_digest
 from vgen.probe import audio_seconds, count_frames
 from vgen.progress import Emit, Event, null_listener
-from vgen.runner import DiskFull, run
+from vgen.runner import DiskFull, disk_full, run
 from vgen.spec import LoadedSpec, as_draft, load_spec
 from vgen.subtitles import Captions, load_captions
 from vgen.timeline import Timeline, load_timeline
@@ -157,9 +157,7 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
                     got, _ = count_frames(prep.ff, cmd.tmp)
                 except MediaError as exc:  # FFmpeg said nothing, yet its file is unreadable
                     if shutil.disk_usage(cmd.tmp.parent).free < 1_000_000:
-                        raise DiskFull(f"{cmd.label}: the disk is full writing {cmd.tmp.parent}",
-                                       "free space (or use --work-dir on a bigger disk) and run the same command: "
-                                       "finished segments are kept") from exc
+                        raise disk_full(cmd.label, cmd.tmp.parent) from exc
                     raise FFmpegError(f"{cmd.label} wrote an unreadable file: {exc.message}", exc.hint) from exc
                 if got != cmd.frames:
                     raise FFmpegError(f"{cmd.label} produced {got} frames, expected {cmd.frames}",

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from vgen.commands import Command
@@ -58,6 +59,13 @@ class Stalled(FFmpegError):
 
 class DiskFull(FFmpegError):
     """The disk filled up while writing: retrying cannot help, freeing space can."""
+
+
+def disk_full(label: str, folder: Path, stderr_tail: str = "", command: str = "") -> DiskFull:
+    free = shutil.disk_usage(folder).free
+    return DiskFull(f"{label}: the disk is full writing {folder} ({free / 1e6:.0f} MB free)",
+                    "free space (or use --work-dir on a bigger disk) and run the same command: finished "
+                    "segments are kept", stderr_tail, command)
 
 
 @dataclass
@@ -145,10 +153,7 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
         raise Stalled(f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
                       "it is retried; raise --stall-timeout for very slow machines", short, cmd.shell())
     if "No space left on device" in text or "Disk quota exceeded" in text:
-        free = shutil.disk_usage(cmd.tmp.parent).free
-        raise DiskFull(f"{cmd.label}: the disk is full writing {cmd.tmp.parent} ({free / 1e6:.0f} MB free)",
-                       "free space (or use --work-dir on a bigger disk) and run the same command: finished "
-                       "segments are kept", short, cmd.shell())
+        raise disk_full(cmd.label, cmd.tmp.parent, short, cmd.shell())
     if rc != 0:
         last = tail[-1] if tail else f"exit code {rc}"
         raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", short,

@@ -50,7 +50,7 @@ def spec_paths(spec: dict[str, Any]) -> list[str]:
     return [p for p in paths if p is not None]
 
 
-def job_spec(spec: dict[str, Any], assets: Path, out: Path) -> dict[str, Any]:
+def job_spec(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     """The spec with its output forced into the job folder; every input must be a safe relative name."""
     for p in spec_paths(spec):
         try:
@@ -108,7 +108,7 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     if isinstance(spec.get("subtitles"), dict) and spec["subtitles"].get("fonts_dir"):
         raise JobError("spec: subtitles.fonts_dir is not supported in worker jobs",
                        "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts")
-    spec = job_spec(spec, assets, folder / "out.mp4")
+    spec = job_spec(spec, folder / "out.mp4")
     missing = [p for p in spec_paths(spec) if p not in inp.assets and not (assets / p).exists()]
     if missing:
         raise JobError(f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
