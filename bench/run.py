@@ -1,6 +1,6 @@
 """vgen benchmarks: ratios measured side by side in one run (this machine is shared and noisy).
 
-    python bench/run.py [resilience] [--runs 3]
+    python bench/run.py [resilience] [compose] [scaling] [--runs 3] [--seconds 60]
 
 Writes bench/results.json and prints a Markdown table for BENCHMARKS.md.
 """
@@ -96,10 +96,14 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("suites", nargs="*", default=["resilience"])
+    ap.add_argument("suites", nargs="*", default=["compose", "scaling", "resilience"])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
+    ap.add_argument("--slow-runs", type=int, default=1, help="runs of the slow peers (zoompan recipe, MoviePy)")
     args = ap.parse_args()
-    out = {"machine": machine()}
+    results = HERE / "results.json"
+    out = json.loads(results.read_text()) if results.exists() else {}
+    out["machine"] = machine()
     if "resilience" in args.suites:
         r = resilience(args.runs)
         out["resilience"] = r
@@ -109,7 +113,18 @@ def main() -> None:
         print(f"| full render | {m['full_s']:.1f} | 1.00 |")
         print(f"| resume after kill -9 at 90% | {m['resume_after_kill_at_90_s']:.1f} | {r['resume_ratio']:.3f} |")
         print(f"| re-render after a one-slide edit | {m['one_slide_edit_s']:.1f} | {r['edit_ratio']:.3f} |")
-    (HERE / "results.json").write_text(json.dumps(out, indent=1))
+    if "compose" in args.suites:
+        import compose
+
+        out["compose"] = compose.compose_suite(args.runs, args.seconds, args.slow_runs)
+        print(compose.table(out["compose"]))
+    if "scaling" in args.suites:
+        import compose
+
+        out["scaling"] = s = compose.scaling_suite()
+        print(f"peak RSS 60 min / 1 min: {s['rss_ratio']}, time per minute 60 min / 1 min: {s['time_per_minute_ratio']}")
+        print(json.dumps(s["rows"]))
+    results.write_text(json.dumps(out, indent=1))
     print(json.dumps(out["machine"]))
 
 

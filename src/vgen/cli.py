@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vgen import __version__, commands
+from vgen import __version__, commands, compose
 from vgen.errors import VgenError
 
 app = typer.Typer(
@@ -75,6 +75,7 @@ def render(
     stall_timeout: float = typer.Option(120.0, "--stall-timeout", min=1, help="Kill FFmpeg after this many seconds without progress."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Render up to N segments at once (many cores, several NVENC sessions)."),
     draft: bool = typer.Option(False, "--draft", help="Fast check render: quarter size, half fps, fastest preset, *.draft.mp4."),
+    compositor: Optional[str] = typer.Option(None, "--compositor", help="auto or ffmpeg: overrides the spec's output.compositor."),
     disk_check: bool = typer.Option(True, "--disk-check/--no-disk-check", help="Stop early when the disk looks too small."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path and errors."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
@@ -88,7 +89,7 @@ def render(
                    disk_check=disk_check)
     _stop_on_signals()
     try:
-        prep = prepare(spec, work_dir=work_dir, draft=draft)
+        prep = prepare(spec, work_dir=work_dir, draft=draft, compositor=_compositor(compositor))
         if json_lines:
             result = do_render(prep, json_listener(sys.stdout), opts)
         elif quiet or not err.is_terminal:
@@ -153,17 +154,24 @@ def clean(
     out.print(f"removed {folder} ({freed / 1e6:.1f} MB)" if freed else f"nothing to remove at {folder}")
 
 
+def _compositor(value: str | None) -> str | None:
+    if value not in (None, "auto", "ffmpeg"):
+        raise typer.BadParameter(f"{value!r}: use auto or ffmpeg", param_hint="--compositor")
+    return value
+
+
 @app.command("dry-run")
 def dry_run(
     spec: Path = SpecArg,
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Segment store (default: next to the output)."),
     draft: bool = typer.Option(False, "--draft", help="Show the draft render's plan."),
+    compositor: Optional[str] = typer.Option(None, "--compositor", help="auto or ffmpeg: overrides the spec's output.compositor."),
 ) -> None:
     """Print the plan, every filter graph and the exact commands `render` would run, without rendering."""
     from vgen.render import prepare
 
     try:
-        prep = prepare(spec, work_dir=work_dir, draft=draft)
+        prep = prepare(spec, work_dir=work_dir, draft=draft, compositor=_compositor(compositor))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return
@@ -172,6 +180,7 @@ def dry_run(
           f"({tl.seconds:.3f} s), encoder {plan.encoder.name}, FFmpeg {prep.ff.version} ({prep.ff.path})")
     if plan.encoder.notice:
         print(f"# notice: {plan.encoder.notice}")
+    print(f"# compositor: {prep.compositor}" + (f" ({prep.compositor_notice})" if prep.compositor_notice else ""))
     print("# slides (global frames; visible = with transitions):")
     for s in tl.slides:
         t = f", transition in: {s.trans_in.type} {s.trans_in.frames} fr" if s.trans_in else ""
@@ -197,6 +206,9 @@ def dry_run(
         print(f"\n# {cmd.label}")
         if cmd.script is not None:
             print(f"cat > {shlex.quote(str(cmd.script))} <<'VGEN_GRAPH'\n{cmd.script_text.rstrip()}\nVGEN_GRAPH")
+        if cmd.source is not None and cmd.source_file is not None:
+            print(f"# raw-frame source: {compose.describe(cmd.source)}")
+            print(f"cat > {shlex.quote(str(cmd.source_file))} <<'VGEN_SOURCE'\n{cmd.source.to_json()}\nVGEN_SOURCE")
         print(cmd.shell())
         print(f"mv {shlex.quote(str(cmd.tmp))} {shlex.quote(str(cmd.output))}")
     print("\n# join (no re-encode) and mux the audio")
@@ -246,6 +258,7 @@ def frame(
     at: Optional[str] = typer.Option(None, "--at", help="Time: HH:MM:SS.s, MM:SS.s or seconds."),
     slide: Optional[int] = typer.Option(None, "--slide", help="Slide number (1-based): the middle of its solo part."),
     output: Path = typer.Option(Path("frame.png"), "--output", "-o", help="PNG to write."),
+    compositor: Optional[str] = typer.Option(None, "--compositor", help="auto or ffmpeg: overrides the spec's output.compositor."),
 ) -> None:
     """Render the one frame the full render shows at a time (motion, transition, caption), in about a second."""
     from vgen.frame import parse_time, render_frame
@@ -253,7 +266,8 @@ def frame(
     try:
         if (at is None) == (slide is None):
             raise VgenError("give exactly one of --at or --slide", "e.g. --at 01:02:03.5 or --slide 412")
-        r = render_frame(spec, output, parse_time(at) if at is not None else None, slide)
+        r = render_frame(spec, output, parse_time(at) if at is not None else None, slide,
+                         compositor=_compositor(compositor))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
         return

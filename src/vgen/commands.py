@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ffmpeg as ffm
 
-from vgen import audio, graph
+from vgen import audio, compose, graph
 from vgen.ffmpeg import FFmpeg
 from vgen.plan import Plan, Segment
+from vgen.timeline import Timeline
 from vgen.subtitles import Captions
 
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
@@ -34,9 +36,15 @@ class Command:
     seconds: float = 0.0
     script: Path | None = None
     script_text: str = ""
+    source: compose.Source | None = None  # raw frames piped to FFmpeg's stdin
+    source_file: Path | None = None  # where the source is written, as JSON, for the shell form
 
     def shell(self) -> str:
-        return shlex.join(self.argv)
+        if self.source is None:
+            return shlex.join(self.argv)
+        assert self.source_file is not None
+        return f"{shlex.quote(sys.executable)} -m vgen.compose {shlex.quote(str(self.source_file))} | " + \
+            shlex.join(self.argv)
 
 
 def _pairs(args: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -69,25 +77,52 @@ def segment_path(plan: Plan, seg: Segment, recipe: str = "") -> Path:
 _PLACEHOLDER = "@VGEN_SEGMENT@"
 
 
+def raw_input(tl: Timeline) -> Any:
+    """FFmpeg's side of the pipe from `compose`: raw BT.709 yuv420p frames at the output size and rate,
+    tagged as such (untagged, FFmpeg 7+ assumes BT.601 and converts them to the BT.709 output)."""
+    return ffm.input("pipe:0", f="rawvideo", pixel_format="yuv420p", video_size=(tl.width, tl.height),
+                     framerate=graph.rate(tl.fps), color_range="tv", colorspace="bt709", color_primaries="bt709",
+                     color_trc="bt709")
+
+
+def frames_stream(ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | None, fonts_dir: Path | None,
+                  compositor: str = "raw") -> tuple[Any, compose.Source | None]:
+    """The video of global frames [first, end): piped raw from `compose` ("raw", see compose.choose),
+    or the FFmpeg filter graph ("ffmpeg"); captions are burned in by FFmpeg either way."""
+    if compositor == "ffmpeg":
+        return graph.segment_graph(tl, first, end, subs, fonts_dir), None
+    source = compose.build_source(ff, tl, first, end)
+    stream = raw_input(tl).video
+    if subs is not None:
+        stream = graph.burn_captions(stream, first, subs, fonts_dir).filter("format", "yuv420p")
+    return stream, source
+
+
 def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | None = None,
-                    fonts_dir: Path | None = None) -> Command:
+                    fonts_dir: Path | None = None, compositor: str = "raw") -> Command:
     tl = plan.timeline
     subs = captions.file_for(plan.work_dir) if captions else None
-    stream = graph.segment_graph(tl, seg.first, seg.end, subs, fonts_dir)
+    stream, source = frames_stream(ff, tl, seg.first, seg.end, subs, fonts_dir, compositor)
     stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
     out = ffm.output(stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
     argv, text = compile_args(ff, out, stub.with_suffix(".graph.txt"))
     sources = {str(s.source) for s in tl.slides}
     recipe = text + "\n" + " ".join("<input>" if a in sources else a for a in argv[1:] if _PLACEHOLDER not in a)
+    if source is not None:
+        # The canvases' commands, with the images' paths out: their contents are in the plan key.
+        recipe += "\n" + "\n".join(" ".join("<input>" if a in sources else a for a in layer.argv[1:]) + repr(
+            (layer.width, layer.height, layer.clip_start - seg.first, layer.clip_end - seg.first, layer.move,
+             layer.canvas)) for layer in source.layers) + repr(
+            [(b.type, b.first - seg.first, b.frames) for b in source.blends])
     if captions is not None and subs is not None:
         # Only the cues on screen in this segment decide its pixels, not the whole caption file.
         t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
         recipe = recipe.replace(graph.escape_value(str(subs)), captions.segment_digest(t0, t1))
     final = segment_path(plan, seg, recipe)
     argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
-    script = final.with_suffix(".graph.txt")
+    script = final.with_suffix(".graph.txt") if text else None
     return Command(f"segment {seg.index + 1}", argv, final, tmp_path(final), seg.frames, seg.frames / float(tl.fps),
-                   script, text)
+                   script, text, source, final.with_suffix(".source.json") if source else None)
 
 
 def audio_path(plan: Plan) -> Path:

@@ -1,7 +1,7 @@
 """`vgen frame`: exactly the frame a full render shows at a time, from the slides on screen only.
 
-The frame comes from the same segment graph the render runs, cut to one frame, so motion,
-transitions and captions match; it takes about a second even in a two-hour spec.
+The frame comes from the same raw-frame source or segment graph the render runs, cut to one
+frame, so motion, transitions and captions match; it takes about a second even in a two-hour spec.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import ffmpeg as ffm
 
-from vgen import graph
-from vgen.commands import Command, compile_args
+from vgen import compose
+from vgen.commands import Command, compile_args, frames_stream
 from vgen.errors import SpecError
 from vgen.ffmpeg import FFmpeg, find_ffmpeg
 from vgen.render import check_transitions, load_spec_captions
@@ -61,7 +61,7 @@ def pick_frame(tl: Timeline, at: float | None, slide: int | None) -> int:
 
 
 def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slide: int | None = None,
-                 ff: FFmpeg | None = None) -> FrameResult:
+                 ff: FFmpeg | None = None, compositor: str | None = None) -> FrameResult:
     loaded = load_spec(spec_path)
     ff = ff or find_ffmpeg()
     tl = load_timeline(loaded, ff)
@@ -77,17 +77,21 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
             subs = captions.file_for(work)
             if captions.ass_text is not None:
                 subs.write_text(captions.ass_text, encoding="utf-8")
-        # A frame inside a transition needs the transition from its start (xfade cannot begin midway).
-        start = min([s.trans_in.first for s in tl.slides
-                     if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames], default=f)
-        stream = graph.segment_graph(tl, start, f + 1, subs, fonts)
+        how, _ = compose.choose(tl, compositor or loaded.spec.output.compositor)
+        if how == "raw":
+            start = f  # the raw-frame source draws any frame on its own
+        else:
+            # A frame inside a transition needs the transition from its start (xfade cannot begin midway).
+            start = min([s.trans_in.first for s in tl.slides
+                         if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames], default=f)
+        stream, source = frames_stream(ff, tl, start, f + 1, subs, fonts, how)
         partial = out.with_name(f".{out.name}.partial")
         stream = stream.filter("trim", start_frame=f - start) if f > start else stream
         stream = stream.filter("scale", in_color_matrix="bt709", in_range="tv").filter("format", "rgb24")
         o = ffm.output(stream, str(partial), vframes=1, f="image2", update=1, vcodec="png")
         script = work / "frame.graph.txt"
         argv, text = compile_args(ff, o, script)
-        run(Command("frame", argv, out, partial, 1, 0.0, script, text))
+        run(Command("frame", argv, out, partial, 1, 0.0, script if text else None, text, source))
         partial.replace(out)
     shown = tuple(s.index + 1 for s in tl.slides if s.clip_start <= f < s.clip_end)
     return FrameResult(out, f, tl.frame_time(f), shown)

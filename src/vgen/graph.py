@@ -10,7 +10,9 @@ Timestamps are frame numbers in a 1/fps time base, so offsets are exact.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import ffmpeg as ffm
@@ -105,40 +107,75 @@ def _contain(stream: Any, w: int, h: int) -> Any:
     return ffm.filter([bg, fg], "overlay", x="(W-w)/2", y="(H-h)/2")
 
 
-def image_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int) -> Any:
-    """`frames` frames of an image slide, starting at frame `first` of its visible clip."""
+@dataclass(frozen=True)
+class Canvas:
+    """Where a moving image slide's canvas lives: the fitted image scaled by `k` to (cw, ch), of
+    which only `box` (x, y, w, h; all even) is kept: every window of the move lies inside it.
+    A window at zoom 1 is (win_w, win_h) canvas pixels."""
+
+    k: float
+    cw: int
+    ch: int
+    box: tuple[int, int, int, int]
+    win_w: float
+    win_h: float
+
+
+def canvas_geometry(slide: SlideTL, tl: Timeline) -> Canvas | None:
+    """The canvas of a moving image slide; None for a still one (its canvas is the frame itself)."""
+    move = slide.move
+    if move.is_static and move.z0 == 1.0:
+        return None
+    k = work_factor(slide)
+    W, H = tl.width, tl.height
+    if slide.fit == "contain":
+        cw, ch = round(W * k / 2) * 2, round(H * k / 2) * 2
+    else:
+        cw, ch = math.ceil(slide.canvas_w * k), math.ceil(slide.canvas_h * k)
+    win_w, win_h = W * k, H * k
+    box = kenburns.bounding_box(move, slide.frames, cw, ch, win_w, win_h, W, H)
+    return Canvas(k, cw, ch, box, win_w, win_h)
+
+
+def canvas_stream(inp: Any, slide: SlideTL, tl: Timeline) -> tuple[Any, Canvas | None]:
+    """One frame: an image slide upright, fitted and converted to BT.709 yuv420p, either the finished
+    still frame or, for a moving slide, the box of its working canvas that the move shows."""
     facts = slide.facts
     assert isinstance(facts, ImageFacts)
     W, H = tl.width, tl.height
     src = _upright(inp, facts)
-    move = slide.move
-    if move.is_static and move.z0 == 1.0:
+    geo = canvas_geometry(slide, tl)
+    if geo is None:
         if slide.fit == "contain":
-            s = _contain(src, W, H)
-        else:
-            cw, ch = math.ceil(slide.canvas_w), math.ceil(slide.canvas_h)
-            x = round(min(max(move.x0 * cw - W / 2, 0), cw - W))
-            y = round(min(max(move.y0 * ch - H / 2, 0), ch - H))
-            s = src.filter("scale", cw, ch, flags=SCALE_FLAGS).filter("crop", W, H, x, y)
-        s = yuv(s).filter("loop", loop=frames - 1, size=1)
-        return _timebase(s, tl.fps).filter("setsar", 1)
-
-    k = work_factor(slide)
+            return yuv(_contain(src, W, H)), None
+        move = slide.move
+        cw, ch = math.ceil(slide.canvas_w), math.ceil(slide.canvas_h)
+        x = round(min(max(move.x0 * cw - W / 2, 0), cw - W))
+        y = round(min(max(move.y0 * ch - H / 2, 0), ch - H))
+        return yuv(src.filter("scale", cw, ch, flags=SCALE_FLAGS).filter("crop", W, H, x, y)), None
     if slide.fit == "contain":
-        cw, ch = round(W * k / 2) * 2, round(H * k / 2) * 2
-        canvas = _contain(src, cw, ch)
+        canvas = _contain(src, geo.cw, geo.ch)
     else:
-        cw, ch = math.ceil(slide.canvas_w * k), math.ceil(slide.canvas_h * k)
-        canvas = src.filter("scale", cw, ch, flags=SCALE_FLAGS)
-    win_w, win_h = W * k, H * k
-    bx, by, bw, bh = kenburns.bounding_box(move, slide.frames, cw, ch, win_w, win_h, W, H)
-    e = kenburns.window_exprs(move, first, slide.frames, cw, ch, win_w, win_h, origin=(bx, by))
+        canvas = src.filter("scale", geo.cw, geo.ch, flags=SCALE_FLAGS)
+    bx, by, bw, bh = geo.box
+    return yuv(canvas.filter("crop", bw, bh, bx, by)), geo
+
+
+def image_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int) -> Any:
+    """`frames` frames of an image slide, starting at frame `first` of its visible clip."""
+    W, H = tl.width, tl.height
+    canvas, geo = canvas_stream(inp, slide, tl)
+    s = _timebase(canvas.filter("loop", loop=frames - 1, size=1), tl.fps)
+    if geo is None:
+        return s.filter("setsar", 1)
+    bx, by, bw, bh = geo.box
+    e = kenburns.window_exprs(slide.move, first, slide.frames, geo.cw, geo.ch, geo.win_w, geo.win_h,
+                              origin=(bx, by))
     # Output pixel (u, v) shows canvas point (left + u*w/W, top + v*h/H); perspective maps the
     # corners of its whole (bw x bh) output, so the far corners are extrapolated.
     sx, sy = f"({e['width']}/{W})", f"({e['height']}/{H})"
     right, bottom = f"({e['left']}+{bw}*{sx})", f"({e['top']}+{bh}*{sy})"
-    s = yuv(canvas.filter("crop", bw, bh, bx, by)).filter("loop", loop=frames - 1, size=1)
-    s = _timebase(s, tl.fps).filter(
+    s = s.filter(
         "perspective",
         x0=e["left"], y0=e["top"], x1=right, y1=e["top"], x2=e["left"], y2=bottom, x3=right, y3=bottom,
         interpolation="cubic", sense="source", eval="frame",

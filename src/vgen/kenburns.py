@@ -132,7 +132,8 @@ def window_exprs(
 def bounding_box(
     move: Move, frames: int, canvas_w: float, canvas_h: float, win_w: float, win_h: float, min_w: int, min_h: int
 ) -> tuple[int, int, int, int]:
-    """Integer (x, y, w, h) on the canvas holding every window of the move, at least min_w x min_h."""
+    """Integer (x, y, w, h) on the canvas holding every window of the move, at least min_w x min_h,
+    x, y, w and h even."""
     wins = [window_at(move, n, frames, canvas_w, canvas_h, win_w, win_h) for n in range(frames)]
     x0 = math.floor(min(w.left for w in wins))
     y0 = math.floor(min(w.top for w in wins))
@@ -146,11 +147,13 @@ def bounding_box(
 
 
 def _grow(a: int, b: int, size: int, limit: int) -> tuple[int, int]:
-    """Widen [a, b) to at least `size` (even), staying inside [0, limit)."""
-    size = max(size, b - a)
+    """Widen [a, b) to at least `size`, both start and size even (4:2:0 chroma stays aligned when
+    the box is cropped), staying inside [0, limit)."""
+    size = max(size, b - a + a % 2)
     size += size % 2
-    if size > limit:
+    if size > limit - limit % 2:
         return 0, limit - limit % 2
-    a = min(a, limit - size)
+    a = min(a - a % 2, limit - size)
+    a -= a % 2
     return a, a + size
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vgen import audio, commands
+from vgen import audio, commands, compose
 from vgen.checkpoint import Store, atomic_write_text, fsync_rename
 from vgen.commands import Command
 from vgen.encoders import choose
@@ -41,6 +41,8 @@ class Prepared:
     audio_command: Command
     join_command: Command
     captions: Captions | None = None
+    compositor: str = "raw"  # see compose.choose
+    compositor_notice: str | None = None
 
     @property
     def files(self) -> tuple[tuple[Path, str], ...]:
@@ -96,8 +98,9 @@ def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
 
 
 def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None,
-            draft: bool = False) -> Prepared:
-    """Everything a render will run, computed without running it (dry-run prints this)."""
+            draft: bool = False, compositor: str | None = None) -> Prepared:
+    """Everything a render will run, computed without running it (dry-run prints this).
+    `compositor` overrides the spec's output.compositor."""
     loaded = load_spec(spec_path)
     if draft:
         loaded = as_draft(loaded)
@@ -109,9 +112,10 @@ def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | No
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
     captions, fonts = load_spec_captions(loaded, tl, ff)
-    segs = tuple(commands.segment_command(ff, plan, s, captions, fonts) for s in plan.segments)
+    how, notice = compose.choose(tl, compositor or loaded.spec.output.compositor)
+    segs = tuple(commands.segment_command(ff, plan, s, captions, fonts, how) for s in plan.segments)
     return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan),
-                    captions)
+                    captions, how, notice)
 
 
 def load_spec_captions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | None, Path | None]:
@@ -233,7 +237,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     """Render the prepared plan to its output file."""
     plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
     started = time.monotonic()
-    notices = [plan.encoder.notice] if plan.encoder.notice else []
+    notices = [n for n in (plan.encoder.notice, prep.compositor_notice) if n]
     for n in notices:
         emit(Event("notice", n))
     if prep.captions:

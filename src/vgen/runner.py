@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vgen import compose
 from vgen.commands import Command
-from vgen.errors import FFmpegError
+from vgen.errors import FFmpegError, VgenError
 from vgen.ffmpeg import die_with_parent
 
 ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed
@@ -86,13 +87,17 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     if cmd.script is not None:
         cmd.script.parent.mkdir(parents=True, exist_ok=True)
         cmd.script.write_text(cmd.script_text, encoding="utf-8")
+    if cmd.source_file is not None and cmd.source is not None:
+        cmd.source_file.parent.mkdir(parents=True, exist_ok=True)
+        cmd.source_file.write_text(cmd.source.to_json(), encoding="utf-8")  # the shell form reads it
     cmd.tmp.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with _lock:
         if _stop.is_set():
             raise Interrupted(_stop_signal[0])
         proc = subprocess.Popen(
-            list(cmd.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            list(cmd.argv), stdin=subprocess.PIPE if cmd.source else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
             preexec_fn=die_with_parent,
         )
@@ -118,12 +123,33 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
                 return
             time.sleep(min(1.0, stall_timeout / 4))
 
+    fed: list[BaseException] = []
+
+    def feeder() -> None:
+        """Compose the raw frames into FFmpeg's stdin; a failure stops FFmpeg and is raised below."""
+        assert proc.stdin is not None and cmd.source is not None
+        try:
+            compose.feed(cmd.source, proc.stdin, stop=_stop)
+        except BrokenPipeError:
+            pass  # FFmpeg stopped reading: its own error (or a stop) is what gets reported
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            fed.append(exc)
+            _kill(proc)
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
     frames, out_s, speed = 0, 0.0, 0.0
     try:
         err_thread = threading.Thread(target=read_err, daemon=True)
         dog = threading.Thread(target=watchdog, daemon=True)
         err_thread.start()
         dog.start()
+        if cmd.source is not None:
+            feed_thread = threading.Thread(target=feeder, daemon=True, name="feed")
+            feed_thread.start()
         assert proc.stdout is not None
         for raw in proc.stdout:
             key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
@@ -138,6 +164,8 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
                 if on_progress:
                     on_progress(frames, out_s, speed)
         rc = proc.wait()
+        if cmd.source is not None:
+            feed_thread.join()
     except BaseException:
         _kill(proc)
         raise
@@ -147,6 +175,11 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     if _stop.is_set():
         raise Interrupted(_stop_signal[0])
     err_thread.join(timeout=5)
+    if fed:
+        if isinstance(fed[0], VgenError):
+            raise fed[0]
+        raise FFmpegError(f"{cmd.label}: composing its frames failed: {fed[0]!r}",
+                          "this is a vgen bug; please report it (rerun with --debug for the traceback)") from fed[0]
     text = "\n".join(tail)
     short = "\n".join(list(tail)[-20:])
     if stalled.is_set():

@@ -48,6 +48,9 @@ class Output(_Model):
     quality: int = Field(21, ge=0, le=51, description="Constant quality: -cq for NVENC, -crf for x264/x265.")
     preset: str = Field("p4", description="NVENC p1..p7, or an x264 preset name (p-presets map to one).")
     lookahead: int = Field(16, ge=0, le=64, description="NVENC -rc-lookahead frames.")
+    compositor: Literal["auto", "ffmpeg"] = Field(
+        "auto", description="auto: image slides are composed in vgen's threads and piped raw to FFmpeg (fast); "
+                            "ffmpeg: every frame comes from an FFmpeg filter graph (perspective warp, xfade).")
 
     @field_validator("width", "height")
     @classmethod
