@@ -38,6 +38,7 @@ from vgen.timeline import SlideTL, Timeline
 
 BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
 SOURCE_VERSION = 1
+CANVAS_TIMEOUT_S = 600  # one image: decode, fit, scale (seconds even for a 100-megapixel photo)
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,12 @@ class ClipReader:
 def load_canvas(layer: Layer) -> Planes:
     from vgen import warp
 
-    proc = subprocess.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True,
-                          preexec_fn=die_with_parent)
+    try:
+        proc = subprocess.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True,
+                              preexec_fn=die_with_parent, timeout=CANVAS_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegError(f"slide {layer.slide + 1}: preparing its image took over {CANVAS_TIMEOUT_S} s",
+                          "check the image (vgen validate); it is retried", "", " ".join(layer.argv)) from exc
     w, h = layer.width, layer.height
     size = w * h * 3 // 2
     if proc.returncode != 0 or len(proc.stdout) != size:
@@ -320,12 +325,21 @@ def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None 
     return out
 
 
+def default_threads() -> int:
+    """Composing threads: VGEN_COMPOSE_THREADS, else one core less than the machine has (at least 1),
+    so the encoder's own threads keep a core: on 2 cores that renders faster than two threads."""
+    env = os.environ.get("VGEN_COMPOSE_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 def frames(src: Source, threads: int = 0, stop: threading.Event | None = None) -> Iterator[np.ndarray]:
-    """The source's frames in order, drawn by `threads` workers (0: one per core) a few frames ahead.
+    """The source's frames in order, drawn by `threads` workers (0: `default_threads`) a few frames ahead.
     Each canvas is loaded in the background shortly before its slide appears and dropped after it;
     clips are read frame by frame, here, in order. A frame's buffer is reused once the next frame
     is asked for."""
-    threads = threads or os.cpu_count() or 1
+    threads = threads or default_threads()
     ahead = 2 * threads + 2
     early = ahead + 2 * round(Fraction(src.fps))  # start preparing a canvas ~2 s before it shows
     canvases: dict[int, concurrent.futures.Future[Planes]] = {}

@@ -244,6 +244,8 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         notices += list(prep.captions.warnings)
         for w in prep.captions.warnings:
             emit(Event("notice", w))
+    if prep.compositor == "raw":  # load the compiled resampler while the store is checked
+        threading.Thread(target=_warm, daemon=True, name="warm").start()
     store = Store(plan.work_dir)
     store.lock()
     try:
@@ -317,6 +319,12 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     emit(Event("done", str(plan.output), segments=n, done_frames=tl.total_frames, total_frames=tl.total_frames,
                reused=reused))
     return result
+
+
+def _warm() -> None:
+    from vgen import warp
+
+    warp.warm()
 
 
 def _run_all(fn: Callable[[Segment, Command], None], todo: list[tuple[Segment, Command]], jobs: int) -> None:

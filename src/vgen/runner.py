@@ -165,7 +165,7 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
                     on_progress(frames, out_s, speed)
         rc = proc.wait()
         if cmd.source is not None:
-            feed_thread.join()
+            feed_thread.join(timeout=30)  # it ends once FFmpeg's stdin is gone; never hang on it
     except BaseException:
         _kill(proc)
         raise

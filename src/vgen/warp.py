@@ -174,3 +174,10 @@ def resample(plane_t: np.ndarray, scale_x: float, off_x: float, scale_y: float, 
     yi -= lo
     _rows_to_u8(mid, yi, yw, out)
     return out
+
+
+def warm() -> None:
+    """Compile (or load from numba's cache) every kernel, so the first frame does not wait for it."""
+    out = np.empty((4, 6), np.uint8)
+    resample(transposed(np.zeros((8, 10), np.uint8)), 1.0, 0.5, 1.0, 0.5, out)
+    mix(out.ravel(), out.ravel(), 0.5, 0.5, 0, out.ravel())
