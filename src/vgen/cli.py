@@ -193,6 +193,7 @@ def dry_run(
         print(f"#   {seg.index + 1:>4}: frames [{seg.first}, {seg.end}) = {seg.frames} fr, slides "
               f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}")
     print(f"# audio: {plan.audio.samples} samples at 48 kHz, key {plan.audio.key[:16]}")
+    print("set -o pipefail  # a raw-frame source that fails must fail its segment")
     print(f"mkdir -p {shlex.quote(str(plan.work_dir))} {shlex.quote(str(plan.output.parent))}")
     for path, text in prep.files:
         print(f"cat > {shlex.quote(str(path))} <<'VGEN_FILE'\n{text.rstrip()}\nVGEN_FILE")

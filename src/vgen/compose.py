@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -38,7 +39,8 @@ from vgen.timeline import SlideTL, Timeline
 
 BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
 SOURCE_VERSION = 1
-CANVAS_TIMEOUT_S = 600  # one image: decode, fit, scale (seconds even for a 100-megapixel photo)
+CANVAS_TIMEOUT_S = 100  # one image: decode, fit, scale (seconds even for a 100-megapixel photo);
+# below the default stall timeout, so a stuck image is reported as such
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Source:
     @staticmethod
     def from_json(text: str) -> Source:
         d = json.loads(text)
+        if d.get("version") != SOURCE_VERSION:
+            raise ValueError(f"raw-frame source version {d.get('version')!r}; this vgen reads {SOURCE_VERSION}")
         layers = tuple(Layer(**{**x, "argv": tuple(x["argv"]), "move": tuple(x["move"]) if x["move"] else None,
                                 "canvas": tuple(x["canvas"])}) for x in d.pop("layers"))
         blends = tuple(Blend(**b) for b in d.pop("blends"))
@@ -195,7 +199,8 @@ def sampling(layer: Layer, n: int, width: int, height: int) -> Sampling:
 
 def blend_weights(kind: str, i: int, frames: int) -> tuple[float, float, float]:
     """Weights (outgoing, incoming, background) of transition frame i, as FFmpeg's xfade computes
-    them (progress runs from 1 to 0; fadeblack/fadewhite pass through the background)."""
+    them (progress runs from 1 to 0; fadeblack/fadewhite pass through the background). The
+    background here is video black/white (Y 16/235); xfade's is Y 0/255, below and above them."""
     p = min(max(1.0 - i / frames, 0.0), 1.0)
     if kind == "fade":
         return p, 1.0 - p, 0.0
@@ -227,16 +232,19 @@ class ClipReader:
 
     def __init__(self, layer: Layer, frame_bytes: int) -> None:
         self.layer, self.size = layer, frame_bytes
+        # stderr to a file, never a pipe: a damaged clip logs a line per frame, and a full pipe
+        # would block FFmpeg (and so this reader) for good.
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+                                     stderr=self.log, preexec_fn=die_with_parent)
 
     def next(self) -> Planes:
         assert self.proc.stdout is not None
         data = self.proc.stdout.read(self.size)
         if len(data) != self.size:
             self.close()
-            assert self.proc.stderr is not None
-            err = self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            self.log.seek(0)
+            err = self.log.read().decode("utf-8", "replace").strip().splitlines()
             raise FFmpegError(f"slide {self.layer.slide + 1}: decoding its clip stopped early: "
                               f"{err[-1] if err else 'no more frames'}", "check the clip decodes (vgen validate)",
                               "\n".join(err[-20:]), " ".join(self.layer.argv))
@@ -246,6 +254,8 @@ class ClipReader:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def load_canvas(layer: Layer) -> Planes:
@@ -366,25 +376,25 @@ def frames(src: Source, threads: int = 0, stop: threading.Event | None = None) -
                     got[x.slide] = canvases[x.slide].result()
         return got
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="compose") as pool, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas") as loader:
-        try:
-            for g in range(src.first, src.end):
-                if stop is not None and stop.is_set():
-                    break
-                buf = free.pop() if free else np.empty(src.frame_bytes, dtype=np.uint8)
-                pending.append(pool.submit(draw, src, need(g), g, buf))
-                if len(pending) >= ahead:
-                    frame = pending.popleft().result()
-                    yield frame
-                    free.append(frame)
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for reader in clips.values():
-                reader.close()
-            for fut in pending:
-                fut.cancel()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="compose")
+    loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas")
+    try:
+        for g in range(src.first, src.end):
+            if stop is not None and stop.is_set():
+                break
+            buf = free.pop() if free else np.empty(src.frame_bytes, dtype=np.uint8)
+            pending.append(pool.submit(draw, src, need(g), g, buf))
+            if len(pending) >= ahead:
+                frame = pending.popleft().result()
+                yield frame
+                free.append(frame)
+        while pending:
+            yield pending.popleft().result()
+    finally:  # stopped, failed or done: queued work is dropped, not waited for
+        for reader in clips.values():
+            reader.close()
+        pool.shutdown(wait=True, cancel_futures=True)  # running draws end within milliseconds
+        loader.shutdown(wait=False, cancel_futures=True)
 
 
 def feed(src: Source, out: IO[bytes], threads: int = 0, stop: threading.Event | None = None) -> int:

@@ -91,7 +91,8 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
         o = ffm.output(stream, str(partial), vframes=1, f="image2", update=1, vcodec="png")
         script = work / "frame.graph.txt"
         argv, text = compile_args(ff, o, script)
-        run(Command("frame", argv, out, partial, 1, 0.0, script if text else None, text, source))
+        run(Command("frame", argv, out, partial, 1, 0.0, script if text else None, text, source,
+                    work / "frame.source.json" if source else None))
         partial.replace(out)
     shown = tuple(s.index + 1 for s in tl.slides if s.clip_start <= f < s.clip_end)
     return FrameResult(out, f, tl.frame_time(f), shown)

@@ -63,6 +63,8 @@ def _taps(scale, offset, size, start, weights):  # pragma: no cover - compiled
 def taps(count: int, scale: float, offset: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Taps of output samples 0..count-1 at input position scale*i + offset (sample-index units) on an
     input of `size` samples: first tap indices (int32) and integer weights (int32, (count, 4))."""
+    if size < 4:
+        raise ValueError(f"a plane of {size} samples is too small to resample (4 at least)")
     start = np.empty(count, dtype=np.int32)
     weights = np.empty((count, 4), dtype=np.int32)
     _taps(scale, offset, size, start, weights)
