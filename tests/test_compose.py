@@ -202,3 +202,20 @@ def test_a_short_clip_stream_is_an_error_not_a_hang(ff, media, tmp_path):
     with pytest.raises(FFmpegError, match="decoding its clip stopped early"):
         for _ in compose.frames(src):
             pass
+
+
+def test_a_move_to_the_far_edge_keeps_the_last_row(ff, media, tmp_path):
+    """The canvas is even-sized, so the (even) box a move covers can include its last row and column:
+    a pan to the bottom edge shows the image's own bottom row, not a repeated one above it."""
+    from vgen import graph
+    from vgen.timeline import load_timeline
+    from vgen.spec import load_spec
+
+    spec = base_spec()
+    spec["slides"] = [{"image": str(media["land"]), "duration": 2,  # 640x480 on 160x90: canvas 160x120
+                       "ken_burns": {"from": {"zoom": 1.0, "y": 0.5}, "to": {"zoom": 1.15, "y": 1.0}}}]
+    tl = load_timeline(load_spec(write_spec(tmp_path, spec)), ff)
+    geo = graph.canvas_geometry(tl.slides[0], tl)
+    assert geo is not None and geo.ch % 2 == 0 and geo.cw % 2 == 0  # 120 * sqrt(1.15) = 128.7 -> 130
+    x, y, w, h = geo.box
+    assert y + h == geo.ch and x % 2 == 0 and y % 2 == 0 and w % 2 == 0 and h % 2 == 0

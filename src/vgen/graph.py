@@ -131,7 +131,8 @@ def canvas_geometry(slide: SlideTL, tl: Timeline) -> Canvas | None:
     if slide.fit == "contain":
         cw, ch = round(W * k / 2) * 2, round(H * k / 2) * 2
     else:
-        cw, ch = math.ceil(slide.canvas_w * k), math.ceil(slide.canvas_h * k)
+        # Even sizes: the box (even start and size, for 4:2:0) can then reach the last column and row.
+        cw, ch = math.ceil(slide.canvas_w * k / 2) * 2, math.ceil(slide.canvas_h * k / 2) * 2
     win_w, win_h = W * k, H * k
     box = kenburns.bounding_box(move, slide.frames, cw, ch, win_w, win_h, W, H)
     return Canvas(k, cw, ch, box, win_w, win_h)
