@@ -219,3 +219,14 @@ def test_a_move_to_the_far_edge_keeps_the_last_row(ff, media, tmp_path):
     assert geo is not None and geo.ch % 2 == 0 and geo.cw % 2 == 0  # 120 * sqrt(1.15) = 128.7 -> 130
     x, y, w, h = geo.box
     assert y + h == geo.ch and x % 2 == 0 and y % 2 == 0 and w % 2 == 0 and h % 2 == 0
+
+
+def test_an_unknown_compositor_is_a_one_line_error(media, tmp_path):
+    spec = base_spec()
+    spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
+    path = write_spec(tmp_path, spec)
+    for command in ("render", "dry-run"):
+        r = subprocess.run([sys.executable, "-m", "vgen", command, "--compositor", "gpu", str(path)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "use auto (raw frames) or ffmpeg" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.mp4").exists()

@@ -156,7 +156,7 @@ def clean(
 
 def _compositor(value: str | None) -> str | None:
     if value not in (None, "auto", "ffmpeg"):
-        raise typer.BadParameter(f"{value!r}: use auto or ffmpeg", param_hint="--compositor")
+        raise VgenError(f"--compositor {value!r} is not a compositor", "use auto (raw frames) or ffmpeg (filter graphs)")
     return value
 
 
