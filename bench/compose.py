@@ -148,13 +148,8 @@ CompositeVideoClip(clips, size=(W, H)).with_duration(seconds).write_videofile(
 def gray_crop(ff: str, video: Path, x: int, y: int, size: int, first: int, count: int) -> np.ndarray:
     raw = subprocess.run([ff, "-v", "error", "-i", str(video), "-vf",
                           f"select=between(n\\,{first}\\,{first + count - 1}),crop={size}:{size}:{x}:{y},format=gray",
-                          "-fps_mode", "passthrough" if _new(ff) else "-vsync", *([] if _new(ff) else ["0"]),
-                          "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+                          "-fps_mode", "passthrough", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, size, size).astype(np.float64)
-
-
-def _new(ff: str) -> bool:
-    return find_ffmpeg().major >= 5
 
 
 def quality(ff: str, video: Path) -> tuple[float, float]:

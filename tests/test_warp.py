@@ -23,13 +23,23 @@ def texture(h: int = 300, w: int = 420, seed: int = 3) -> np.ndarray:
     return np.clip((x - x.mean()) / x.std() * 40 + 128, 0, 255).astype(np.uint8)
 
 
+def cubic_weights(frac: np.ndarray) -> np.ndarray:
+    """Keys cubic weights (n, 4) for taps at -1, 0, 1, 2 around floor(x), in float64: the reference
+    the compiled kernel is held to (same a as warp._A)."""
+    a = warp._A
+    d = np.stack([1 + frac, frac, 1 - frac, 2 - frac], axis=-1)
+    near = (a + 2) * d**3 - (a + 3) * d**2 + 1
+    far = a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+    return np.where(d <= 1, near, far)
+
+
 def kernel_resample(img: np.ndarray, sx: float, ox: float, sy: float, oy: float, out_shape: tuple[int, int],
                     kernel: str) -> np.ndarray:
     """Float64 separable reference: positions x = sx*u + ox, y = sy*v + oy, edges repeated."""
 
     def weights(frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if kernel == "cubic":
-            return np.arange(-1, 3), warp.cubic_weights(frac)
+            return np.arange(-1, 3), cubic_weights(frac)
         if kernel == "linear":
             return np.arange(0, 2), np.stack([1 - frac, frac], -1)
         taps = np.arange(-2, 4)  # Lanczos-3

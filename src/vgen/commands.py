@@ -107,10 +107,13 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
     out = ffm.output(stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
     argv, text = compile_args(ff, out, stub.with_suffix(".graph.txt"))
     sources = {str(s.source) for s in tl.slides}
-    recipe = text + "\n" + " ".join("<input>" if a in sources else a for a in argv[1:] if _PLACEHOLDER not in a)
-    if source is not None:
-        # The canvases' commands, with the images' paths out: their contents are in the plan key.
-        recipe += "\n" + "\n".join(" ".join("<input>" if a in sources else a for a in layer.argv[1:]) + repr(
+
+    def pathless(args: tuple[str, ...]) -> str:  # the media's contents are in the plan key, not their paths
+        return " ".join("<input>" if a in sources else a for a in args[1:] if _PLACEHOLDER not in a)
+
+    recipe = text + "\n" + pathless(argv)
+    if source is not None:  # what each canvas command makes, and where its frames fall in the segment
+        recipe += "\n" + "\n".join(pathless(layer.argv) + repr(
             (layer.width, layer.height, layer.clip_start - seg.first, layer.clip_end - seg.first, layer.move,
              layer.canvas)) for layer in source.layers) + repr(
             [(b.type, b.first - seg.first, b.frames) for b in source.blends])

@@ -38,7 +38,7 @@ from vgen.ffmpeg import FFmpeg, die_with_parent
 from vgen.timeline import SlideTL, Timeline
 
 BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
-SOURCE_VERSION = 1
+SOURCE_VERSION = 2  # 2: move and canvas as objects
 CANVAS_TIMEOUT_S = 100  # one image: decode, fit, scale (seconds even for a 100-megapixel photo);
 # below the default stall timeout, so a stuck image is reported as such
 
@@ -53,8 +53,8 @@ class Layer:
     height: int
     clip_start: int  # global frames on screen: [clip_start, clip_end)
     clip_end: int
-    move: tuple[float, float, float, float, float, float, str] | None  # None: the canvas is the frame
-    canvas: tuple[float, float, float, float, int, int] = (0, 0, 0, 0, 0, 0)  # cw, ch, win_w, win_h, box x, y
+    move: kenburns.Move | None = None  # None: the canvas is the frame itself
+    canvas: graph.Canvas | None = None  # where the moving slide's canvas (box) lies
     clip: bool = False  # a video: argv writes its frames of this segment, one after another
 
 
@@ -95,8 +95,10 @@ class Source:
         d = json.loads(text)
         if d.get("version") != SOURCE_VERSION:
             raise ValueError(f"raw-frame source version {d.get('version')!r}; this vgen reads {SOURCE_VERSION}")
-        layers = tuple(Layer(**{**x, "argv": tuple(x["argv"]), "move": tuple(x["move"]) if x["move"] else None,
-                                "canvas": tuple(x["canvas"])}) for x in d.pop("layers"))
+        layers = tuple(Layer(**{**x, "argv": tuple(x["argv"]),
+                                "move": kenburns.Move(**x["move"]) if x["move"] else None,
+                                "canvas": graph.Canvas(**{**x["canvas"], "box": tuple(x["canvas"]["box"])})
+                                if x["canvas"] else None}) for x in d.pop("layers"))
         blends = tuple(Blend(**b) for b in d.pop("blends"))
         return Source(**d, layers=layers, blends=blends)
 
@@ -122,19 +124,21 @@ def _shown(tl: Timeline, first: int, end: int) -> list[SlideTL]:
 def canvas_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline) -> tuple[tuple[str, ...], graph.Canvas | None]:
     """The FFmpeg command that writes a slide's canvas as one raw yuv420p frame to stdout."""
     stream, geo = graph.canvas_stream(graph.slide_input(slide, tl.fps).video, slide, tl)
-    out = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt="yuv420p", vframes=1)
-    argv = out.compile(cmd=ff.path)
+    return _raw_out(ff, stream, vframes=1), geo
+
+
+def _raw_out(ff: FFmpeg, stream: object, **kw: object) -> tuple[str, ...]:
+    """The command that writes `stream` as raw yuv420p to stdout, quietly."""
+    argv = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt="yuv420p", **kw).compile(cmd=ff.path)
     argv[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
-    return tuple(argv), geo
+    return tuple(argv)
 
 
 def clip_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline, first: int, end: int) -> tuple[str, ...]:
     """The FFmpeg command that writes a clip's frames [first, end) (global) as raw yuv420p to stdout."""
     a, b = max(first, slide.clip_start), min(end, slide.clip_end)
     stream = graph.video_stream(graph.slide_input(slide, tl.fps)["v:0"], slide, tl, a - slide.clip_start, b - a)
-    argv = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt="yuv420p").compile(cmd=ff.path)
-    argv[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
-    return tuple(argv)
+    return _raw_out(ff, stream)
 
 
 def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
@@ -148,11 +152,7 @@ def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
             if geo is None:
                 layers.append(Layer(s.index, argv, tl.width, tl.height, s.clip_start, s.clip_end, None))
             else:
-                m = s.move
-                bx, by, bw, bh = geo.box
-                layers.append(Layer(s.index, argv, bw, bh, s.clip_start, s.clip_end,
-                                    (m.z0, m.x0, m.y0, m.z1, m.x1, m.y1, m.easing),
-                                    (geo.cw, geo.ch, geo.win_w, geo.win_h, bx, by)))
+                layers.append(Layer(s.index, argv, geo.box[2], geo.box[3], s.clip_start, s.clip_end, s.move, geo))
         t = s.trans_in
         if t is not None and t.first + t.frames > first and t.first < end:
             blends.append(Blend(t.type, t.first, t.frames, s.index))
@@ -186,13 +186,11 @@ def sampling(layer: Layer, n: int, width: int, height: int) -> Sampling:
     """Sampling of frame n (0-based) of a moving layer. Output pixel centre u + 0.5 shows canvas point
     left + (u + 0.5) * w / W; chroma is sited left of its luma pair horizontally and between its
     rows vertically (MPEG-2 / H.264 default), so both planes move as one picture."""
-    assert layer.move is not None
-    cw, ch, win_w, win_h, bx, by = layer.canvas
-    z0, x0, y0, z1, x1, y1, easing = layer.move
-    move = kenburns.Move(z0, x0, y0, z1, x1, y1, easing)
-    win = kenburns.window_at(move, n, layer.clip_end - layer.clip_start, cw, ch, win_w, win_h)
+    geo = layer.canvas
+    assert layer.move is not None and geo is not None
+    win = kenburns.window_at(layer.move, n, layer.clip_end - layer.clip_start, geo.cw, geo.ch, geo.win_w, geo.win_h)
     sx, sy = win.width / width, win.height / height
-    left, top = win.left - bx, win.top - by
+    left, top = win.left - geo.box[0], win.top - geo.box[1]
     return Sampling(sx, sy, (left + 0.5 * sx - 0.5, top + 0.5 * sy - 0.5),
                     ((left + 0.5 * sx - 0.5) / 2, (top + sy - 1) / 2))
 
@@ -274,12 +272,9 @@ def load_canvas(layer: Layer) -> Planes:
         raise FFmpegError(f"slide {layer.slide + 1}: preparing its image failed: "
                           f"{err[-1] if err else f'{len(proc.stdout)} of {size} bytes'}",
                           "check the image decodes (vgen validate)", "\n".join(err[-20:]), " ".join(layer.argv))
-    buf = np.frombuffer(proc.stdout, dtype=np.uint8)
-    y = buf[: w * h].reshape(h, w)
-    u = buf[w * h: w * h * 5 // 4].reshape(h // 2, w // 2)
-    v = buf[w * h * 5 // 4:].reshape(h // 2, w // 2)
     if layer.move is None:
         return Planes(frame=proc.stdout)
+    y, u, v = split(np.frombuffer(proc.stdout, dtype=np.uint8), w, h)
     return Planes(warp.transposed(y), warp.transposed(u), warp.transposed(v))
 
 

@@ -22,14 +22,6 @@ MID_BITS = 6  # fractional bits of the intermediate
 _A = -0.75  # Keys' cubic as OpenCV and Photoshop use it: as much detail as Lanczos-3 (see tests)
 
 
-def cubic_weights(frac: np.ndarray) -> np.ndarray:
-    """Keys cubic weights (n, 4) for taps at -1, 0, 1, 2 around floor(x), frac = x - floor(x)."""
-    d = np.stack([1 + frac, frac, 1 - frac, 2 - frac], axis=-1)
-    near = (_A + 2) * d**3 - (_A + 3) * d**2 + 1
-    far = _A * d**3 - 5 * _A * d**2 + 8 * _A * d - 4 * _A
-    return np.where(d <= 1, near, far)
-
-
 @njit(cache=True, nogil=True)
 def _taps(scale, offset, size, start, weights):  # pragma: no cover - compiled
     """Fill start[i] (first of 4 taps, kept inside [0, size-4]) and integer weights[i, :] (sum 2^11)
