@@ -314,20 +314,28 @@ def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None 
 
     on = [x for x in src.layers if x.clip_start <= g < x.clip_end]
     out = np.empty(src.frame_bytes, dtype=np.uint8) if out is None else out
-    draw_layer(on[-1], loaded[on[-1].slide], g, out, src.width, src.height)
     if len(on) == 1:
+        draw_layer(on[0], loaded[on[0].slide], g, out, src.width, src.height)
         return out
     blend = next(b for b in src.blends if b.into == on[-1].slide)
-    if getattr(_scratch, "frame", None) is None or _scratch.frame.size != out.size:
-        _scratch.frame = np.empty_like(out)
-    a = _scratch.frame
+    a, b = _frame_scratch("outgoing", out.size), _frame_scratch("incoming", out.size)
     draw_layer(on[0], loaded[on[0].slide], g, a, src.width, src.height)
+    draw_layer(on[-1], loaded[on[-1].slide], g, b, src.width, src.height)
     wa, wb, _ = blend_weights(blend.type, g - blend.first, blend.frames)
     luma, chroma = _BACKGROUND.get(blend.type, (0, 0))
     n = src.width * src.height
-    warp.mix(a[:n], out[:n], wa, wb, luma, out[:n])
-    warp.mix(a[n:], out[n:], wa, wb, chroma, out[n:])
+    warp.mix(a[:n], b[:n], wa, wb, luma, out[:n])  # into a third buffer: see warp.mix
+    warp.mix(a[n:], b[n:], wa, wb, chroma, out[n:])
     return out
+
+
+def _frame_scratch(name: str, size: int) -> np.ndarray:
+    """A frame-sized buffer of this thread, kept between frames."""
+    buf = getattr(_scratch, name, None)
+    if buf is None or buf.size != size:
+        buf = np.empty(size, dtype=np.uint8)
+        setattr(_scratch, name, buf)
+    return buf
 
 
 def default_threads() -> int:

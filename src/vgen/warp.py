@@ -4,12 +4,15 @@ A Ken Burns window is a scale plus a translation, so the warp is separable: out 
 where Rx and Ry hold 4 cubic taps per output pixel. Both passes are written as *row* passes
 (every output row a weighted sum of 4 whole input rows: contiguous, vectorised by LLVM):
 the canvas is kept transposed (S^T, once per slide), the first pass resamples its rows (the
-horizontal direction), one transpose of the small intermediate, then the vertical pass writes
-the output. About 6x faster than OpenCV's warpAffine cubic at 1080p, and free of the 1/32-pixel
-position rounding of remap: tap positions are computed in float64 per frame.
+horizontal direction), a transpose turns the intermediate around, then the vertical pass writes
+the output. The frame is done in strips of BLOCK output columns, so the intermediate of a strip
+stays in the core's cache instead of travelling through memory twice. About 8x faster than
+OpenCV's warpAffine cubic at 1080p, and free of the 1/32-pixel position rounding of remap: tap
+positions are computed in float64 per frame.
 
 Fixed point: weights sum to 2^11; the intermediate keeps 6 fractional bits in int16
-(cubic overshoot included, 255 * 1.1875 * 64 < 2^15).
+(cubic overshoot included, 255 * 1.1875 * 64 < 2^15). Sums are kept in int32 explicitly:
+numba widens int32 arithmetic to int64, and LLVM then vectorises half as many lanes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from numba import njit
 
 WEIGHT_BITS = 11
 MID_BITS = 6  # fractional bits of the intermediate
+BLOCK = 128  # output columns per strip: its two int16 tiles (~0.3 MB each at 1080p) stay in L2
+_SHIFT2 = np.int32(WEIGHT_BITS + MID_BITS)
+_HALF2 = np.int32(1 << (WEIGHT_BITS + MID_BITS - 1))
 _A = -0.75  # Keys' cubic as OpenCV and Photoshop use it: as much detail as Lanczos-3 (see tests)
 
 
@@ -63,7 +69,7 @@ def taps(count: int, scale: float, offset: float, size: int) -> tuple[np.ndarray
     return start, weights
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")  # see _resample
 def _rows_to_mid(src, idx, w, lo, hi, out):  # pragma: no cover - compiled
     """out[i, :] = sum_k w[i, k] * src[idx[i] + k, lo:hi], kept with MID_BITS fractional bits."""
     shift = WEIGHT_BITS - MID_BITS
@@ -80,23 +86,39 @@ def _rows_to_mid(src, idx, w, lo, hi, out):  # pragma: no cover - compiled
             o[c] = np.int16((acc + half) >> shift)
 
 
-@njit(cache=True, nogil=True)
-def _rows_to_u8(mid, idx, w, out):  # pragma: no cover - compiled
-    """out[i, :] = clamp(sum_k w[i, k] * mid[idx[i] + k, :]), rounded back to 8 bits."""
-    shift = WEIGHT_BITS + MID_BITS
-    half = 1 << (shift - 1)
+@njit(cache=True, nogil=True, inline="always")  # see _resample
+def _rows_to_u8(mid, idx, w, out, x0):  # pragma: no cover - compiled
+    """out[i, x0:x0+n] = clamp(sum_k w[i, k] * mid[idx[i] + k, :n]), rounded back to 8 bits."""
+    n = mid.shape[1]
     for i in range(out.shape[0]):
         j = idx[i]
-        a0, a1, a2, a3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
+        a0, a1, a2, a3 = np.int32(w[i, 0]), np.int32(w[i, 1]), np.int32(w[i, 2]), np.int32(w[i, 3])
         r0, r1, r2, r3 = mid[j], mid[j + 1], mid[j + 2], mid[j + 3]
-        o = out[i]
-        for c in range(out.shape[1]):
-            acc = a0 * np.int32(r0[c]) + a1 * np.int32(r1[c]) + a2 * np.int32(r2[c]) + a3 * np.int32(r3[c])
-            acc = (acc + half) >> shift
-            o[c] = np.uint8(min(max(acc, 0), 255))
+        o = out[i, x0:x0 + n]
+        for c in range(n):
+            acc = (np.int32(np.int32(a0 * np.int32(r0[c])) + np.int32(a1 * np.int32(r1[c])))
+                   + np.int32(np.int32(a2 * np.int32(r2[c])) + np.int32(a3 * np.int32(r3[c]))))
+            acc = np.int32(np.int32(acc + _HALF2) >> _SHIFT2)
+            o[c] = np.uint8(min(max(acc, np.int32(0)), np.int32(255)))
 
 
 @njit(cache=True, nogil=True)
+def _resample(src, xi, xw, lo, hi, yi, yw, out, tile_t, tile):  # pragma: no cover - compiled
+    """Both passes, one strip of BLOCK output columns at a time (tile_t: (BLOCK, hi-lo) int16,
+    tile: a flat int16 buffer of the same size). The helpers are inlined by numba (inline="always"):
+    loaded from numba's cache, calls between separately compiled kernels are not inlined by LLVM,
+    and this function ran 30% slower (2.0 against 1.55 ms per 1080p plane)."""
+    n = hi - lo
+    for x0 in range(0, out.shape[1], BLOCK):
+        bw = min(BLOCK, out.shape[1] - x0)
+        mid_t = tile_t[:bw]
+        _rows_to_mid(src, xi[x0:x0 + bw], xw[x0:x0 + bw], lo, hi, mid_t)
+        mid = tile[:n * bw].reshape((n, bw))
+        _transpose(mid_t, mid)
+        _rows_to_u8(mid, yi, yw, out, x0)
+
+
+@njit(cache=True, nogil=True, inline="always")  # see _resample
 def _transpose(src, out):  # pragma: no cover - compiled
     """out = src.T through 16x16 tiles (numpy's strided copy is slower)."""
     rows, cols = src.shape
@@ -117,14 +139,18 @@ def _transpose(src, out):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _mix(a, b, wa, wb, wc, out):  # pragma: no cover - compiled
+    """Weights come in as int32 and every step is cast back to int32 (see the module note)."""
+    rnd = np.int32(wc + np.int32(2048))
     for i in range(out.shape[0]):
-        out[i] = np.uint8((wa * np.int32(a[i]) + wb * np.int32(b[i]) + wc + 2048) >> 12)
+        acc = np.int32(np.int32(np.int32(wa * np.int32(a[i])) + np.int32(wb * np.int32(b[i]))) + rnd)
+        out[i] = np.uint8(np.int32(acc >> np.int32(12)))
 
 
 def mix(a: np.ndarray, b: np.ndarray, wa: float, wb: float, background: int, out: np.ndarray) -> None:
-    """out = wa*a + wb*b + (1 - wa - wb)*background, per sample (out may be a or b)."""
+    """out = wa*a + wb*b + (1 - wa - wb)*background, per sample. `out` may be `a` or `b`, but a
+    separate buffer is twice as fast: LLVM's vector loop only runs on arrays that do not overlap."""
     ia, ib = round(wa * 4096), round(wb * 4096)
-    _mix(a, b, ia, ib, (4096 - ia - ib) * background, out)
+    _mix(a, b, np.int32(ia), np.int32(ib), np.int32((4096 - ia - ib) * background), out)
 
 
 def transposed(plane: np.ndarray) -> np.ndarray:
@@ -162,12 +188,10 @@ def resample(plane_t: np.ndarray, scale_x: float, off_x: float, scale_y: float, 
     xi, xw = xtaps or taps(w, scale_x, off_x, size_x)
     yi, yw = taps(h, scale_y, off_y, size_y)
     lo, hi = int(yi[0]), int(yi[-1]) + 4  # positions grow with the index
-    mid_t = scratch.get("mid_t", (w, hi - lo))
-    _rows_to_mid(plane_t, xi, xw.astype(np.int16), lo, hi, mid_t)
-    mid = scratch.get("mid", (hi - lo, w))
-    _transpose(mid_t, mid)
+    tile_t = scratch.get("tile_t", (min(BLOCK, w), hi - lo))
+    tile = scratch.get("tile", (1, tile_t.size)).ravel()
     yi -= lo
-    _rows_to_u8(mid, yi, yw, out)
+    _resample(plane_t, xi, xw.astype(np.int16), lo, hi, yi, yw, out, tile_t, tile)
     return out
 
 
