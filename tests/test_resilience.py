@@ -28,11 +28,17 @@ def long_spec(media, tmp_path, n=8, out="out.mp4", segment_s=1.0):
     return write_spec(tmp_path, spec)
 
 
-def pieces(work: Path) -> dict:
+def recorded(work: Path) -> list[str]:
+    """The finished pieces the manifest records."""
     try:
-        return json.loads((work / "manifest.json").read_text())["pieces"]
+        return list(json.loads((work / "manifest.json").read_text())["pieces"])
     except (OSError, ValueError, KeyError):
-        return {}
+        return []
+
+
+def pieces(work: Path) -> list[str]:
+    """The finished video segments (the audio piece renders beside them)."""
+    return [k for k in recorded(work) if k.startswith("seg-")]
 
 
 def no_ffmpeg_on(work: Path, wait: float = 3.0) -> bool:
@@ -51,11 +57,11 @@ def test_kill_9_mid_render_then_resume_is_identical(ff, media, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while len([k for k in pieces(work) if k.startswith("seg-")]) < 3 and time.monotonic() < deadline:
+    while len(pieces(work)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.kill()
     proc.wait()
-    done_before = len([k for k in pieces(work) if k.startswith("seg-")])
+    done_before = len(pieces(work))
     assert 3 <= done_before < 12, "the kill must land mid-render"
     assert not (tmp_path / "a" / "out.mp4").exists()
     assert no_ffmpeg_on(work)  # FFmpeg children die with their parent (PR_SET_PDEATHSIG)
@@ -166,6 +172,7 @@ def test_sigterm_stops_ffmpeg_keeps_segments_and_resume_finishes(ff, media, tmp_
     assert proc.returncode == 128 + signal.SIGTERM and "interrupted" in err
     kept = len(pieces(work))
     assert kept >= 2 and not list(work.glob(".*.partial"))
+    assert any(k.startswith("audio-") for k in recorded(work))  # rendered beside the first segments, kept
     assert no_ffmpeg_on(work)
     assert render(prepare(spec, ff)).segments_reused >= kept
 
@@ -230,7 +237,7 @@ def test_disk_full_mid_render_is_reported_and_store_stays_usable(ff, media, tmp_
     assert "Traceback" not in r.stderr
     work = default_work_dir(Path(tiny_disk / "out.mp4"))
     assert not list(work.glob(".*.partial"))  # no half-written piece left to be mistaken
-    kept = [k for k in pieces(work) if k.startswith("seg-")]
+    kept = pieces(work)
     # Room again (here: a bigger tmpfs size): the same command resumes from the finished pieces.
     subprocess.run(["mount", "-o", "remount,size=50m", str(tiny_disk)], check=True)
     r2 = vgen("render", "--quiet", path)

@@ -6,6 +6,7 @@ imageio-ffmpeg wheel (which ships no ffprobe; probing then parses `ffmpeg -i`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import re
@@ -104,12 +105,14 @@ def _sibling_probe(ffmpeg: str) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _inspect(path: str, ffprobe: str | None, source: str) -> FFmpeg:
-    head = _run_text([path, "-hide_banner", "-version"])
-    m = re.search(r"ffmpeg version (\S+)", head)
-    if not m:
-        raise FFmpegError(f"{path} does not look like ffmpeg", "set VGEN_FFMPEG to a working ffmpeg binary")
-    encoders = _list_names(_run_text([path, "-hide_banner", "-encoders"]), r"^\s*[VAS][\w.]{5}\s+(\S+)")
-    filters = _list_names(_run_text([path, "-hide_banner", "-filters"]), r"^\s*[TSC.]{2,3}\s+(\w+)\s")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # every render starts here
+        lists = [pool.submit(_run_text, [path, "-hide_banner", what]) for what in ("-encoders", "-filters")]
+        head = _run_text([path, "-hide_banner", "-version"])
+        m = re.search(r"ffmpeg version (\S+)", head)
+        if not m:
+            raise FFmpegError(f"{path} does not look like ffmpeg", "set VGEN_FFMPEG to a working ffmpeg binary")
+        encoders = _list_names(lists[0].result(), r"^\s*[VAS][\w.]{5}\s+(\S+)")
+        filters = _list_names(lists[1].result(), r"^\s*[TSC.]{2,3}\s+(\w+)\s")
     return FFmpeg(path, ffprobe, m.group(1), source, encoders, filters)
 
 

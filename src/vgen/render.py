@@ -221,11 +221,13 @@ def _existing(p: Path) -> Path:
 
 def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
     """Check the finished file: exact frame count and duration, audio within one frame."""
-    frames, _ = count_frames(ff, path)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        decoded = pool.submit(audio_seconds, ff, path)  # two FFmpegs at once: half the wait
+        frames, _ = count_frames(ff, path)
+        audio_s = decoded.result()
     if frames != tl.total_frames:
         raise FFmpegError(f"{path}: {frames} frames, expected {tl.total_frames}", "rerun; the segments are checked")
     video_s = tl.seconds  # exact: the frame count is
-    audio_s = audio_seconds(ff, path)
     one = float(1 / tl.fps)
     if abs(audio_s - video_s) > one:
         raise FFmpegError(f"{path}: video {video_s:.3f} s, audio {audio_s:.3f} s, expected {tl.seconds:.3f} s",
@@ -283,19 +285,19 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
             emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, total_done,
                        tl.total_frames, reused=reused))
 
-        _run_all(one, todo, opts.jobs)
+        def done_so_far(_: int = 0) -> int:
+            with lock:
+                return finished[0] + sum(running.values())
 
-        acmd = prep.audio_command
-        if opts.fresh or not store.valid_audio(ff, acmd.output, tl.seconds, float(1 / tl.fps)):
-            base = Event("audio", "audio", total_frames=tl.total_frames, done_frames=tl.total_frames, segments=n,
-                         reused=reused)
-            if plan.audio.loudness is not None:
-                scan = commands.loudness_command(ff, plan)
-                emit(dataclasses.replace(base, message="loudness scan"))
-                measured = audio.parse_loudnorm(run(scan, None, opts.stall_timeout).stderr_tail)
-                acmd = commands.audio_command(ff, plan, measured)
-            _run_checked(prep, acmd, emit, opts, base)
-            store.record_piece(acmd.output, {"key": plan.audio.key, "samples": plan.audio.samples})
+        # The audio track renders beside the video: it needs none of it, and on a GPU box (NVENC)
+        # a spare core does it for free; a failure is raised once the segments are done and kept.
+        sound = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
+        audio_done = sound.submit(_render_audio, prep, store, emit, opts, done_so_far)
+        try:
+            _run_all(one, todo, opts.jobs)
+        finally:
+            sound.shutdown(wait=True)  # a stop reaches its FFmpeg too (runner.request_stop)
+        audio_done.result()
         emit(Event("audio", "audio ready", done_frames=tl.total_frames, total_frames=tl.total_frames, segments=n,
                    reused=reused))
 
@@ -319,6 +321,23 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     emit(Event("done", str(plan.output), segments=n, done_frames=tl.total_frames, total_frames=tl.total_frames,
                reused=reused))
     return result
+
+
+def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, overall: Callable[[int], int]) -> None:
+    """The audio piece (loudness scan first when the spec asks for it), unless a checked one is kept.
+    `overall()` gives the video frames done so far, for the progress events."""
+    plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
+    acmd = prep.audio_command
+    if not opts.fresh and store.valid_audio(ff, acmd.output, tl.seconds, float(1 / tl.fps)):
+        return
+    base = Event("audio", "audio", total_frames=tl.total_frames, done_frames=overall(0), segments=len(plan.segments))
+    if plan.audio.loudness is not None:
+        scan = commands.loudness_command(ff, plan)
+        emit(dataclasses.replace(base, message="loudness scan"))
+        measured = audio.parse_loudnorm(run(scan, None, opts.stall_timeout).stderr_tail)
+        acmd = commands.audio_command(ff, plan, measured)
+    _run_checked(prep, acmd, emit, opts, base, overall)
+    store.record_piece(acmd.output, {"key": plan.audio.key, "samples": plan.audio.samples})
 
 
 def _warm() -> None:
