@@ -125,15 +125,14 @@ def canvas_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline) -> tuple[tuple[str, ..
     """The FFmpeg command that writes a slide's canvas as one raw yuv420p frame to stdout. One thread:
     it runs beside the composer and the encoder, and threads cost a quarter more CPU on one picture."""
     stream, geo = graph.canvas_stream(graph.slide_input(slide, tl.fps).video, slide, tl)
-    argv = list(_raw_out(ff, stream, vframes=1))
-    argv[5:5] = ["-filter_complex_threads", "1", "-threads", "1"]  # after -loglevel error, before the input
-    return tuple(argv), geo
+    return _raw_out(ff, stream, "-filter_complex_threads", "1", "-threads", "1", vframes=1), geo
 
 
-def _raw_out(ff: FFmpeg, stream: object, **kw: object) -> tuple[str, ...]:
-    """The command that writes `stream` as raw yuv420p to stdout, quietly."""
+def _raw_out(ff: FFmpeg, stream: object, *before_inputs: str, **kw: object) -> tuple[str, ...]:
+    """The command that writes `stream` as raw yuv420p to stdout, quietly; `before_inputs` go ahead
+    of the first input (global options, and input options of the first input)."""
     argv = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt="yuv420p", **kw).compile(cmd=ff.path)
-    argv[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+    argv[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error", *before_inputs]
     return tuple(argv)
 
 
