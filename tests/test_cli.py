@@ -106,6 +106,26 @@ def test_json_progress_events(media, tmp_path):
     assert any("fps" in e and "eta_s" in e for e in events if e["stage"] == "segment")
 
 
+def test_audio_events_beside_reused_segments_keep_the_overall_progress(media, tmp_path):
+    """The audio track renders beside the video: its events carry the video's progress and the
+    count of reused segments, so the overall bar neither jumps to 100% nor loses "(N reused)"."""
+    import json
+
+    p = small(media, tmp_path, segments={"seconds": 0.5})
+    assert vgen("render", "--quiet", p).returncode == 0
+    work = tmp_path / ".out.vgen"
+    for piece in work.glob("audio-*.m4a"):
+        piece.unlink()  # the video is kept, the audio must be made again
+    r = vgen("render", "--json", p)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(ln) for ln in r.stdout.splitlines()]
+    plan = next(e for e in events if e["stage"] == "plan")
+    audio = [e for e in events if e["stage"] == "audio" and e.get("message") != "audio ready"]
+    assert plan["reused"] == plan["segments"] > 1 and audio
+    assert all(e["reused"] == plan["reused"] for e in audio)
+    assert all(e["done_frames"] == plan["done_frames"] for e in audio)
+
+
 def test_doctor_names_ffmpeg_and_encoders():
     r = vgen("doctor")
     assert r.returncode == 0

@@ -268,10 +268,17 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         running: dict[int, int] = {}
         finished = [done_frames]
 
+        def tally() -> int:  # frames done in the whole render; the caller holds `lock`
+            return finished[0] + sum(running.values())
+
         def overall(index: int, frames: int) -> int:
             with lock:
                 running[index] = frames
-                return finished[0] + sum(running.values())
+                return tally()
+
+        def done_so_far(_: int = 0) -> int:
+            with lock:
+                return tally()
 
         def one(seg: Segment, cmd: Command) -> None:
             base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, finished[0], tl.total_frames,
@@ -281,18 +288,15 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
             with lock:
                 running.pop(seg.index, None)
                 finished[0] += seg.frames
-                total_done = finished[0] + sum(running.values())
+                total_done = tally()
             emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, total_done,
                        tl.total_frames, reused=reused))
-
-        def done_so_far(_: int = 0) -> int:
-            with lock:
-                return finished[0] + sum(running.values())
 
         # The audio track renders beside the video: it needs none of it, and on a GPU box (NVENC)
         # a spare core does it for free; a failure is raised once the segments are done and kept.
         sound = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
-        audio_done = sound.submit(_render_audio, prep, store, emit, opts, done_so_far)
+        audio_base = Event("audio", "audio", total_frames=tl.total_frames, segments=n, reused=reused)
+        audio_done = sound.submit(_render_audio, prep, store, emit, opts, audio_base, done_so_far)
         try:
             _run_all(one, todo, opts.jobs)
         finally:
@@ -323,14 +327,15 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     return result
 
 
-def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, overall: Callable[[int], int]) -> None:
+def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, base: Event,
+                  overall: Callable[[int], int]) -> None:
     """The audio piece (loudness scan first when the spec asks for it), unless a checked one is kept.
     `overall()` gives the video frames done so far, for the progress events."""
     plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
     acmd = prep.audio_command
     if not opts.fresh and store.valid_audio(ff, acmd.output, tl.seconds, float(1 / tl.fps)):
         return
-    base = Event("audio", "audio", total_frames=tl.total_frames, done_frames=overall(0), segments=len(plan.segments))
+    base = dataclasses.replace(base, done_frames=overall(0))
     if plan.audio.loudness is not None:
         scan = commands.loudness_command(ff, plan)
         emit(dataclasses.replace(base, message="loudness scan"))
