@@ -7,6 +7,11 @@ the Laplacian sees. Bilinear keeps visibly less (about 0.75 of cubic on this tex
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -76,7 +81,7 @@ CASES = [(1.0, 10.37, 1.0, 7.61), (0.93, 5.5, 0.93, 3.25), (1.071, 20.12, 1.071,
 def test_matches_the_exact_cubic_to_one_level(sx, ox, sy, oy):
     img = texture()
     out = np.empty((180, 240), np.uint8)
-    warp.resample(warp.transposed(img), sx, ox, sy, oy, out)
+    warp.resample(warp.prepared(img), sx, ox, sy, oy, out)
     ref = np.clip(np.round(kernel_resample(img, sx, ox, sy, oy, out.shape, "cubic")), 0, 255)
     diff = np.abs(out.astype(int) - ref)
     assert diff.max() <= 1 and diff.mean() < 0.3
@@ -86,8 +91,8 @@ def test_sub_pixel_offsets_move_the_picture_exactly():
     """A 0.25-pixel offset is a 0.25-pixel move, not a rounding to 1/32 or to a whole pixel."""
     img = texture()
     a, b = np.empty((180, 240), np.uint8), np.empty((180, 240), np.uint8)
-    warp.resample(warp.transposed(img), 1.0, 10.0, 1.0, 10.0, a)
-    warp.resample(warp.transposed(img), 1.0, 10.25, 1.0, 10.0, b)
+    warp.resample(warp.prepared(img), 1.0, 10.0, 1.0, 10.0, a)
+    warp.resample(warp.prepared(img), 1.0, 10.25, 1.0, 10.0, b)
     ref = np.clip(np.round(kernel_resample(img, 1.0, 10.25, 1.0, 10.0, b.shape, "cubic")), 0, 255)
     assert np.abs(b.astype(int) - ref).max() <= 1
     assert np.abs(b.astype(int) - a).mean() > 3  # it did move
@@ -96,14 +101,14 @@ def test_sub_pixel_offsets_move_the_picture_exactly():
 def test_edges_repeat_instead_of_reading_outside():
     img = texture(40, 60)
     out = np.empty((50, 70), np.uint8)
-    warp.resample(warp.transposed(img), 1.0, -3.0, 1.0, -2.0, out)  # starts left of and above the plane
+    warp.resample(warp.prepared(img), 1.0, -3.0, 1.0, -2.0, out)  # starts left of and above the plane
     ref = np.clip(np.round(kernel_resample(img, 1.0, -3.0, 1.0, -2.0, out.shape, "cubic")), 0, 255)
     assert np.abs(out.astype(int) - ref).max() <= 1
 
 
 def test_flat_stays_flat():
     out = np.empty((90, 160), np.uint8)
-    warp.resample(warp.transposed(np.full((100, 200), 77, np.uint8)), 1.037, 3.3, 1.037, 2.1, out)
+    warp.resample(warp.prepared(np.full((100, 200), 77, np.uint8)), 1.037, 3.3, 1.037, 2.1, out)
     assert (out == 77).all()
 
 
@@ -114,13 +119,34 @@ def test_as_sharp_as_cubic_and_lanczos_sharper_than_bilinear(scale):
     above bilinear (~0.7 here)."""
     img = texture()
     out = np.empty((180, 240), np.uint8)
-    warp.resample(warp.transposed(img), scale, 12.43, scale, 9.71, out)
+    warp.resample(warp.prepared(img), scale, 12.43, scale, 9.71, out)
     ours = laplacian_energy(out)
     cubic = laplacian_energy(kernel_resample(img, scale, 12.43, scale, 9.71, out.shape, "cubic"))
     lanczos = laplacian_energy(kernel_resample(img, scale, 12.43, scale, 9.71, out.shape, "lanczos"))
     linear = laplacian_energy(kernel_resample(img, scale, 12.43, scale, 9.71, out.shape, "linear"))
     assert ours > 0.97 * cubic and ours > 0.95 * lanczos, (ours, cubic, lanczos)
     assert linear < 0.85 * ours, (linear, ours)
+
+
+_SAME_BYTES = """
+import sys, numpy as np
+from vgen import warp
+img = np.random.default_rng(5).integers(0, 256, (70, 90), dtype=np.uint8)
+out = np.empty((50, 67), np.uint8)  # whole vectors and leftover columns, in both passes
+warp.resample(warp.prepared(img), 1.03, 2.3, 0.97, 3.1, out)
+sys.stdout.buffer.write(out.tobytes())
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 feature names")
+@pytest.mark.parametrize("features", ["+64bit,+sse2", "+64bit,+sse2,+ssse3"])
+def test_the_same_bytes_on_every_cpu(features, tmp_path):
+    """A segment rendered on one worker must match one rendered on another: the kernel compiled
+    without AVX2 (SSSE3 halves, or plain vector IR) gives exactly the bytes of this machine's."""
+    here = subprocess.run([sys.executable, "-c", _SAME_BYTES], capture_output=True, check=True).stdout
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": features}
+    there = subprocess.run([sys.executable, "-c", _SAME_BYTES], capture_output=True, check=True, env=env).stdout
+    assert len(here) == 50 * 67 and here == there
 
 
 def test_mix_weights_and_background():

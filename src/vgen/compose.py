@@ -219,7 +219,7 @@ def _smoothstep(e0: float, e1: float, x: float) -> float:
 
 @dataclass
 class Planes:
-    """A loaded canvas: planes stored transposed for `warp.resample`, or a finished frame."""
+    """A loaded canvas: planes in the form `warp.resample` reads (`warp.prepared`), or a finished frame."""
 
     y: np.ndarray | None = None
     u: np.ndarray | None = None
@@ -277,7 +277,7 @@ def load_canvas(layer: Layer) -> Planes:
     if layer.move is None:
         return Planes(frame=proc.stdout)
     y, u, v = split(np.frombuffer(proc.stdout, dtype=np.uint8), w, h)
-    return Planes(warp.transposed(y), warp.transposed(u), warp.transposed(v))
+    return Planes(warp.prepared(y), warp.prepared(u), warp.prepared(v))
 
 
 _scratch = threading.local()
