@@ -17,7 +17,7 @@ from typing import IO
 
 from vgen.errors import MediaError, VgenError
 from vgen.ffmpeg import FFmpeg
-from vgen.probe import audio_seconds, count_frames, decoded_frames
+from vgen.probe import audio_seconds, decoded_frames, frame_count
 
 MANIFEST = "manifest.json"
 
@@ -104,7 +104,7 @@ class Store:
             if known:
                 if known.get("size") != path.stat().st_size or known.get("sha256") != file_sha256(path):
                     return False
-                n, _ = count_frames(ff, path)
+                n = frame_count(ff, path)
             else:
                 n = decoded_frames(ff, path)
         except MediaError:

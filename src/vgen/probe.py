@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from vgen import mp4
 from vgen.errors import MediaError
 from vgen.ffmpeg import FFmpeg, die_with_parent, input_safety_args
 
@@ -167,6 +168,19 @@ def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     d = _DURATION.search(proc.stderr)
     seconds = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
     return frames[-1], seconds
+
+
+def frame_count(ff: FFmpeg, path: Path) -> int:
+    """Video frames of a file vgen wrote (a segment, the output): read from its MP4 sample table in
+    a millisecond, or counted by FFmpeg (`count_frames`) where that table is not the usual one."""
+    try:
+        return mp4.video_frames(path)
+    except mp4.Damaged as exc:
+        raise MediaError(f"{path}: cannot read its video ({exc})", "delete it and render again") from exc
+    except mp4.Unknown:
+        return count_frames(ff, path)[0]
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read it ({exc.strerror or exc})", "delete it and render again") from exc
 
 
 def decoded_frames(ff: FFmpeg, path: Path) -> int:

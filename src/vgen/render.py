@@ -24,7 +24,7 @@ from vgen.encoders import choose
 from vgen.errors import FFmpegError, MediaError, SpecError
 from vgen.ffmpeg import FFmpeg, find_ffmpeg, xfade_transitions
 from vgen.plan import Plan, Segment, build_plan, file_digest
-from vgen.probe import audio_seconds, count_frames
+from vgen.probe import audio_seconds, frame_count
 from vgen.progress import Emit, Event, null_listener
 from vgen.runner import DiskFull, disk_full, run
 from vgen.spec import LoadedSpec, as_draft, load_spec
@@ -158,7 +158,7 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
             run(cmd, progress, opts.stall_timeout)
             if cmd.frames:
                 try:
-                    got, _ = count_frames(prep.ff, cmd.tmp)
+                    got = frame_count(prep.ff, cmd.tmp)
                 except MediaError as exc:  # FFmpeg said nothing, yet its file is unreadable
                     if shutil.disk_usage(cmd.tmp.parent).free < 1_000_000:
                         raise disk_full(cmd.label, cmd.tmp.parent) from exc
@@ -221,10 +221,8 @@ def _existing(p: Path) -> Path:
 
 def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
     """Check the finished file: exact frame count and duration, audio within one frame."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        decoded = pool.submit(audio_seconds, ff, path)  # two FFmpegs at once: half the wait
-        frames, _ = count_frames(ff, path)
-        audio_s = decoded.result()
+    frames = frame_count(ff, path)
+    audio_s = audio_seconds(ff, path)
     if frames != tl.total_frames:
         raise FFmpegError(f"{path}: {frames} frames, expected {tl.total_frames}", "rerun; the segments are checked")
     video_s = tl.seconds  # exact: the frame count is

@@ -1,0 +1,79 @@
+"""Frame counts read from MP4 sample tables: the same numbers FFmpeg counts, on files FFmpeg wrote;
+cut-off files refused; layouts the reader does not know handed to FFmpeg."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from conftest import run_ff
+from vgen import mp4
+from vgen.errors import MediaError
+from vgen.ffmpeg import FFmpeg
+from vgen.probe import count_frames, frame_count
+
+
+def made(ff: FFmpeg, path: Path, frames: int, *extra: str) -> Path:
+    run_ff(ff, "-f", "lavfi", "-i", f"testsrc2=s=160x90:r=25:d={frames / 25}", "-f", "lavfi", "-i",
+           "sine=r=48000:d=2", "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset",
+           "ultrafast", "-c:a", "aac", *extra, str(path))
+    return path
+
+
+@pytest.mark.parametrize("extra", [(), ("-movflags", "+faststart")], ids=["moov-last", "faststart"])
+def test_counts_what_ffmpeg_counts(ff, tmp_path, extra):
+    video = made(ff, tmp_path / "v.mp4", 37, *extra)
+    assert mp4.video_frames(video) == count_frames(ff, video)[0] == 37
+
+
+def test_the_video_track_is_found_after_the_audio_track(ff, tmp_path):
+    video = tmp_path / "v.mp4"
+    run_ff(ff, "-f", "lavfi", "-i", "sine=r=48000:d=1", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=10:d=1",
+           "-map", "0:a", "-map", "1:v", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))
+    assert mp4.video_frames(video) == 10
+
+
+def test_a_64_bit_box_size_is_read(ff, tmp_path):
+    """Files over 4 GiB carry mdat with a 64-bit size; FFmpeg reserves 8 bytes for it (a 'free'
+    box just before mdat). The same file rewritten that way counts the same and still plays."""
+    video = made(ff, tmp_path / "v.mp4", 12)
+    data = bytearray(video.read_bytes())
+    at = data.index(b"mdat") - 4
+    assert data[at - 8:at] == struct.pack(">I4s", 8, b"free")
+    size = struct.unpack_from(">I", data, at)[0]
+    data[at - 8:at + 8] = struct.pack(">I4sQ", 1, b"mdat", size + 8)
+    wide = tmp_path / "wide.mp4"
+    wide.write_bytes(bytes(data))
+    assert mp4.video_frames(wide) == count_frames(ff, wide)[0] == 12
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.97, 0.9999])
+def test_a_cut_off_file_is_refused(ff, tmp_path, keep):
+    """A killed writer or a full disk leaves a short file: never a count, neither here nor through
+    the fallback (FFmpeg itself would count the packets its moov lists)."""
+    whole = made(ff, tmp_path / "v.mp4", 25, "-movflags", "+faststart")
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(mp4.Damaged):
+        mp4.video_frames(cut)
+    with pytest.raises(MediaError, match="cut.mp4"):
+        frame_count(ff, cut)
+
+
+def test_a_fragmented_file_is_counted_by_ffmpeg(ff, tmp_path):
+    video = made(ff, tmp_path / "frag.mp4", 30, "-movflags", "+frag_keyframe+empty_moov", "-g", "10")
+    with pytest.raises(mp4.Unknown):
+        mp4.video_frames(video)
+    assert frame_count(ff, video) == 30
+
+
+def test_not_an_mp4_at_all(ff, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x10abcd" + b"x" * 100)
+    with pytest.raises(MediaError):
+        frame_count(ff, junk)
+    with pytest.raises(MediaError):
+        frame_count(ff, tmp_path / "missing.mp4")
