@@ -22,10 +22,15 @@ from vgen.probe import audio_seconds, decoded_frames, frame_count
 MANIFEST = "manifest.json"
 
 
+def fsync_file(path: Path) -> None:
+    """Put a file's data on disk (run beside other work, a later fsync_rename finds little to do)."""
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
 def fsync_rename(tmp: Path, final: Path) -> None:
     """Make `tmp` durable, then atomically give it its final name."""
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
+    fsync_file(tmp)
     os.replace(tmp, final)
     dir_fd = os.open(final.parent, os.O_RDONLY)
     try:

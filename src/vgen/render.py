@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from vgen import audio, commands, compose
-from vgen.checkpoint import Store, atomic_write_text, fsync_rename
+from vgen.checkpoint import Store, atomic_write_text, fsync_file, fsync_rename
 from vgen.commands import Command
 from vgen.encoders import choose
 from vgen.errors import FFmpegError, MediaError, SpecError
@@ -247,6 +247,10 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     if prep.compositor == "raw":  # load the compiled resampler while the store is checked
         threading.Thread(target=_warm, daemon=True, name="warm").start()
     store = Store(plan.work_dir)
+    # A finished piece is hashed into the manifest beside the next one (under a second per GB),
+    # the last one beside the join; every record is written before render() returns or raises.
+    recorder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+    records: list[concurrent.futures.Future[None]] = []
     store.lock()
     try:
         store.discard_partials()
@@ -282,7 +286,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
             base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, finished[0], tl.total_frames,
                          reused=reused)
             _run_checked(prep, cmd, emit, opts, base, lambda f: overall(seg.index, f))
-            store.record_piece(cmd.output, _piece(seg))
+            records.append(recorder.submit(store.record_piece, cmd.output, _piece(seg)))
             with lock:
                 running.pop(seg.index, None)
                 finished[0] += seg.frames
@@ -308,7 +312,12 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         jcmd.output.parent.mkdir(parents=True, exist_ok=True)
         run(jcmd, None, opts.stall_timeout)
         emit(Event("verify", "checking the output", done_frames=tl.total_frames, total_frames=tl.total_frames))
-        duration = verify_output(ff, jcmd.tmp, tl)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsync") as disk:
+            synced = disk.submit(fsync_file, jcmd.tmp)  # to disk while it is checked
+            duration = verify_output(ff, jcmd.tmp, tl)
+            synced.result()
+        for r in records:
+            r.result()
         fsync_rename(jcmd.tmp, jcmd.output)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -316,6 +325,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
                            "free space and run the same command: finished segments are kept") from exc
         raise
     finally:
+        recorder.shutdown(wait=True)  # checked pieces are recorded even when a later step fails
         prep.join_command.tmp.unlink(missing_ok=True)
         store.unlock()
     result = Result(plan.output, tl.total_frames, duration, plan.encoder.name, n, reused,
