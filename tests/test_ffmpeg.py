@@ -54,3 +54,30 @@ def test_probing_without_ffprobe_matches_ffprobe(ff, media):
 def test_filter_script_option_by_version(ff):
     args = ff.filter_script_args(Path("g.txt"))
     assert args == (["-/filter_complex", "g.txt"] if ff.major >= 7 else ["-filter_complex_script", "g.txt"])
+
+
+def test_what_a_binary_can_do_is_asked_once_and_asked_again_when_it_changes(ff, monkeypatch, tmp_path):
+    """Every vgen run used to start FFmpeg four times (-version, -encoders, -filters, xfade's help)
+    before its first frame; the answers are remembered per binary (path, size, mtime)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = tmp_path / "calls.log"
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {ff.path} "$@"\n')
+    wrapper.chmod(0o755)
+
+    def inspect() -> tuple[ffmod.FFmpeg, frozenset[str], int]:
+        ffmod._inspect.cache_clear()  # a new process, as far as the in-memory cache goes
+        ffmod._xfade_names.cache_clear()
+        calls.unlink(missing_ok=True)
+        found = ffmod._inspect(str(wrapper), None, "VGEN_FFMPEG")
+        names = ffmod.xfade_transitions(found)
+        return found, names, len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    first, names, ran = inspect()
+    assert ran == 4 and first.version == ff.version and "libx264" in first.encoders and "fade" in names
+    again, names_again, ran = inspect()
+    assert ran == 0 and again == first and names_again == names
+    os.utime(wrapper, ns=(1, 1))  # a new build in the same place
+    _, _, ran = inspect()
+    assert ran == 4

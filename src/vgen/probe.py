@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from vgen import mp4
+from vgen import cache, mp4
 from vgen.errors import MediaError
 from vgen.ffmpeg import FFmpeg, die_with_parent, input_safety_args
 
@@ -196,32 +195,15 @@ def decoded_frames(ff: FFmpeg, path: Path) -> int:
     return frames[-1]
 
 
-def _cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "vgen" / "audio-durations.json"
-
-
 def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:
     """audio_seconds, remembered per (file, size, mtime, FFmpeg version): a two-hour narration is
     decoded once, not on every render, dry-run or `vgen frame`."""
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ff.version}"
-    cache = _cache_file()
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return float(known[key])
+    key = cache.file_key(path, ff.version)
+    known = cache.get("audio-durations", key)
+    if isinstance(known, (int, float)):
+        return float(known)
     seconds = audio_seconds(ff, path)
-    known[key] = seconds
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
-        tmp.write_text(json.dumps(dict(list(known.items())[-500:])))
-        os.replace(tmp, cache)
-    except OSError:
-        pass  # a cache is a convenience; a read-only home must not stop a render
+    cache.put("audio-durations", key, seconds)
     return seconds
 
 
