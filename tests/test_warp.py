@@ -157,3 +157,16 @@ def test_mix_weights_and_background():
     assert (out == 125).all()
     warp.mix(a, b, 0.0, 0.0, 16, out)
     assert (out == 16).all()
+
+
+def test_layouts_the_vector_steps_cannot_read_are_refused():
+    """The kernel reads through raw addresses: a plane in another layout must be an error, not a
+    read of the wrong memory."""
+    img = texture(40, 60)
+    out = np.empty((20, 30), np.uint8)
+    with pytest.raises(ValueError, match="prepared"):
+        warp.resample(np.ascontiguousarray(img.T), 1.0, 0.0, 1.0, 0.0, out)  # uint8, not prepared
+    with pytest.raises(ValueError, match="prepared"):
+        warp.resample(warp.prepared(img)[::2], 1.0, 0.0, 1.0, 0.0, out)  # a strided view
+    with pytest.raises(ValueError, match="contiguous rows"):
+        warp.resample(warp.prepared(img), 1.0, 0.0, 1.0, 0.0, np.empty((20, 60), np.uint8)[:, ::2])

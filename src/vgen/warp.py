@@ -177,6 +177,11 @@ def resample(plane_t: np.ndarray, scale_x: float, off_x: float, scale_y: float, 
     """Fill `out` (h, w uint8) with the plane (given `prepared`) sampled at
     x = scale_x*u + off_x, y = scale_y*v + off_y, in sample-index units. `xtaps` may pass the
     horizontal taps when several planes share them."""
+    # The vector steps read and write through raw addresses: only layouts they were written for.
+    if plane_t.dtype != np.int16 or not plane_t.flags.c_contiguous:
+        raise ValueError("resample reads a plane made by warp.prepared (C-contiguous int16)")
+    if out.dtype != np.uint8 or out.ndim != 2 or out.strides[1] != 1:
+        raise ValueError("resample writes a 2-D uint8 array with contiguous rows")
     scratch = scratch or Scratch()
     h, w = out.shape
     size_x, size_y = plane_t.shape
