@@ -16,7 +16,7 @@ from typing import Callable
 from vgen.encoders import EncoderChoice
 from vgen.timeline import Timeline
 
-GRAPH_VERSION = 3  # bump when graph.py or compose.py changes what a given key renders
+GRAPH_VERSION = 4  # bump when graph.py, compose.py or warp.py changes what a given key renders (4: int16 kernel)
 AUDIO_VERSION = 1
 
 
