@@ -222,10 +222,10 @@ def _existing(p: Path) -> Path:
 def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
     """Check the finished file: exact frame count and duration, audio within one frame."""
     frames = frame_count(ff, path)
-    audio_s = audio_seconds(ff, path)
     if frames != tl.total_frames:
         raise FFmpegError(f"{path}: {frames} frames, expected {tl.total_frames}", "rerun; the segments are checked")
     video_s = tl.seconds  # exact: the frame count is
+    audio_s = audio_seconds(ff, path)
     one = float(1 / tl.fps)
     if abs(audio_s - video_s) > one:
         raise FFmpegError(f"{path}: video {video_s:.3f} s, audio {audio_s:.3f} s, expected {tl.seconds:.3f} s",
