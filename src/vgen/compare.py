@@ -14,8 +14,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vgen import child
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg, die_with_parent
+from vgen.ffmpeg import FFmpeg
 from vgen.graph import escape_value
 from vgen.probe import AVFacts, audio_seconds, av_facts, count_frames
 
@@ -51,8 +52,8 @@ class Report:
 
 
 def _run(ff: FFmpeg, args: list[str], timeout: int = 7200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ff.path, "-hide_banner", "-nostdin", "-nostats", *args], capture_output=True, text=True,
-                          errors="replace", preexec_fn=die_with_parent, timeout=timeout)
+    return child.run([ff.path, "-hide_banner", "-nostdin", "-nostats", *args], capture_output=True, text=True,
+                          errors="replace", timeout=timeout)
 
 
 def loudness(ff: FFmpeg, path: Path) -> float | None:
@@ -79,10 +80,9 @@ def audio_offset_ms(ff: FFmpeg, a: Path, b: Path, max_s: float = 10.0) -> float:
 
     def pcm(p: Path) -> np.ndarray:
         # first_pts=0 pads a late-starting track with silence: a shift in the container counts.
-        raw = subprocess.run([ff.path, "-v", "error", "-i", str(p), "-map", "0:a:0", "-af",
+        raw = child.run([ff.path, "-v", "error", "-i", str(p), "-map", "0:a:0", "-af",
                               "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(OFFSET_RATE), "-f", "f32le",
-                              "-"], capture_output=True,
-                             preexec_fn=die_with_parent, timeout=7200).stdout
+                              "-"], capture_output=True, timeout=7200).stdout
         return np.frombuffer(raw, np.float32).astype(np.float64)
 
     x, y = pcm(a), pcm(b)

@@ -32,9 +32,9 @@ from typing import IO, Iterator
 import ffmpeg as ffm
 import numpy as np
 
-from vgen import graph, kenburns
+from vgen import child, graph, kenburns
 from vgen.errors import FFmpegError
-from vgen.ffmpeg import FFmpeg, die_with_parent
+from vgen.ffmpeg import FFmpeg
 from vgen.timeline import SlideTL, Timeline
 
 BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
@@ -235,8 +235,8 @@ class ClipReader:
         # stderr to a file, never a pipe: a damaged clip logs a line per frame, and a full pipe
         # would block FFmpeg (and so this reader) for good.
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.log, preexec_fn=die_with_parent)
+        self.proc = child.popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.log)
 
     def next(self) -> Planes:
         assert self.proc.stdout is not None
@@ -262,8 +262,7 @@ def load_canvas(layer: Layer) -> Planes:
     from vgen import warp
 
     try:
-        proc = subprocess.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True,
-                              preexec_fn=die_with_parent, timeout=CANVAS_TIMEOUT_S)
+        proc = child.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise FFmpegError(f"slide {layer.slide + 1}: preparing its image took over {CANVAS_TIMEOUT_S} s",
                           "check the image (vgen validate); it is retried", "", " ".join(layer.argv)) from exc

@@ -55,17 +55,6 @@ class FFmpeg:
         return name in self.filters
 
 
-def die_with_parent() -> None:
-    """In a child process: get SIGKILL when vgen dies, even by kill -9, so no FFmpeg outlives it."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _run_text(args: list[str]) -> str:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=60, errors="replace")

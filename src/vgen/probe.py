@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from vgen import cache, mp4
+from vgen import cache, child, mp4
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg, die_with_parent, input_safety_args
+from vgen.ffmpeg import FFmpeg, input_safety_args
 
 Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bombs are not
 
@@ -81,7 +80,7 @@ def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
 def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
     cmd = [ffprobe, "-v", "error", *input_safety_args(), "-print_format", "json", "-show_format", "-show_streams",
            str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120)
+    proc = child.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if proc.returncode != 0:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
     data = json.loads(proc.stdout or "{}")
@@ -141,8 +140,8 @@ def parse_ffmpeg_info(text: str, path: Path, size_bytes: int = 0) -> AVFacts:
 
 
 def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
-    proc = subprocess.run(
-        [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)], capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=120
+    proc = child.run(
+        [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=120
     )
     if "Duration:" not in proc.stderr:
         raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
@@ -156,10 +155,10 @@ def _last_line(text: str) -> str:
 
 def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     """(video frames, seconds) of a file, by stream-copying it to the null muxer: exact and fast."""
-    proc = subprocess.run(
+    proc = child.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "info", "-i", str(path), "-map", "0:v:0", "-c", "copy",
          "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=600,
+        capture_output=True, text=True, errors="replace", timeout=600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -184,10 +183,10 @@ def frame_count(ff: FFmpeg, path: Path) -> int:
 
 def decoded_frames(ff: FFmpeg, path: Path) -> int:
     """Frames of the first video stream, by decoding every one of them (slow, thorough)."""
-    proc = subprocess.run(
+    proc = child.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "error", "-xerror", "-i", str(path), "-map", "0:v:0",
          "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=3600,
+        capture_output=True, text=True, errors="replace", timeout=3600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -209,11 +208,11 @@ def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:
 
 def audio_seconds(ff: FFmpeg, path: Path) -> float:
     """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
-    proc = subprocess.run(
+    proc = child.run(
         [ff.path, "-hide_banner", "-nostats", "-v", "error", *input_safety_args(), "-i", str(path), "-map", "0:a:0",
          "-ac", "1",
          "-ar", "48000", "-f", "s16le", "-y", "/dev/null", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", preexec_fn=die_with_parent, timeout=900,
+        capture_output=True, text=True, errors="replace", timeout=900,
     )
     sizes = [int(m) for m in re.findall(r"^total_size=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not sizes:

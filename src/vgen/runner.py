@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vgen import compose
+from vgen import child, compose
 from vgen.commands import Command
 from vgen.errors import FFmpegError, VgenError
-from vgen.ffmpeg import die_with_parent
 
 ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed
 
@@ -95,11 +94,10 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     with _lock:
         if _stop.is_set():
             raise Interrupted(_stop_signal[0])
-        proc = subprocess.Popen(
+        proc = child.popen(
             list(cmd.argv), stdin=subprocess.PIPE if cmd.source else subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
-            preexec_fn=die_with_parent,
         )
         _active.add(proc)
     if _stop.is_set():  # a stop that came while FFmpeg was starting
