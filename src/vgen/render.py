@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vgen import audio, commands, compose
+from vgen import audio, commands, compose, malloc
 from vgen.checkpoint import Store, atomic_write_text, fsync_file, fsync_rename
 from vgen.commands import Command
 from vgen.encoders import choose
@@ -237,6 +237,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     """Render the prepared plan to its output file."""
     plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
     started = time.monotonic()
+    malloc.bound_arenas()  # before the render's threads start: see vgen.malloc
     notices = [n for n in (plan.encoder.notice, prep.compositor_notice) if n]
     for n in notices:
         emit(Event("notice", n))
