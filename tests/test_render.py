@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -179,3 +180,38 @@ def test_thousand_slides_render_at_low_resolution(ff, media, tmp_path):
     assert all(len(c.argv) < 2000 for c in prep.segment_commands)  # graphs travel in script files
     r = render(prep)
     assert streams(ff, r.output)["frames"] == 4000
+
+
+@pytest.mark.parametrize("cores", [2, 8])
+def test_audio_renders_beside_the_video_only_where_a_core_is_spare(ff, media, long_narration, tmp_path,
+                                                                     monkeypatch, cores):
+    """On 2 cores the audio goes first (beside the video it only slowed it and added its encoder's
+    memory to the peak); with cores to spare it renders beside the segments."""
+    import vgen.render as rmod
+
+    monkeypatch.setattr(rmod.compose, "usable_cores", lambda: cores)
+    spans: dict[str, tuple[float, float]] = {}
+
+    def timed_run(cmd, *args, **kwargs):
+        start = time.monotonic()
+        try:
+            return real_run(cmd, *args, **kwargs)
+        finally:
+            spans[cmd.label] = (start, time.monotonic())
+
+    real_run = rmod.run
+    monkeypatch.setattr(rmod, "run", timed_run)
+    spec = base_spec(seconds=2)
+    spec["slides"] = [{"image": str(media["land"]), "duration": 3.0}, {"image": str(media["land2"])}]
+    spec["audio"] = {"narration": str(long_narration)}
+    r = render(prepare(write_spec(tmp_path, spec), ff))
+    sound = [v for k, v in spans.items() if k in ("loudness scan", "audio")]
+    audio = (min(v[0] for v in sound), max(v[1] for v in sound))
+    segments = sorted(v for k, v in spans.items() if k.startswith("segment"))
+    assert len(segments) >= 3
+    if cores > 2:
+        assert audio[0] < segments[0][1]  # the audio started before the first segment ended
+    else:
+        assert audio[1] <= segments[0][0]  # the audio ended before the first segment started
+    s = streams(ff, r.output)
+    assert s["frames"] == r.frames and abs(s["audio_s"] - r.duration_s) <= 0.1

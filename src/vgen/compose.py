@@ -339,13 +339,21 @@ def _frame_scratch(name: str, size: int) -> np.ndarray:
     return buf
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
-    """Composing threads: VGEN_COMPOSE_THREADS, else one core less than the machine has (at least 1),
-    so the encoder's own threads keep a core: on 2 cores that renders faster than two threads."""
+    """Composing threads: VGEN_COMPOSE_THREADS, else one core less than this process may use (at
+    least 1), so the encoder's own threads keep a core: on 2 cores that renders faster than two."""
     env = os.environ.get("VGEN_COMPOSE_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, usable_cores() - 1)
 
 
 def frames(src: Source, threads: int = 0, stop: threading.Event | None = None) -> Iterator[np.ndarray]:
