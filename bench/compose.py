@@ -59,19 +59,23 @@ def write_spec(folder: Path, name: str, seconds: float, w: int = W, h: int = H, 
 def tree_memory(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of a process and all its descendants, in bytes (Linux /proc). RSS counts the
     shared libraries of every FFmpeg again; PSS splits shared pages among the processes that map
-    them, so a tree's PSS is the memory it actually holds."""
+    them, so a tree's PSS is the memory it actually holds. A child caught between fork and exec
+    maps its parent's pages (a vfork child shares its very address space): it is not counted again."""
     rss = pss = 0
-    todo = [pid]
+    todo = [(pid, "")]
     while todo:
-        p = todo.pop()
+        p, parent_exe = todo.pop()
         try:
+            exe = os.readlink(f"/proc/{p}/exe")
+            if exe == parent_exe:  # forked or vforked, not yet exec'd: the parent's own pages
+                continue
             with open(f"/proc/{p}/statm") as f:
                 rss += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             with open(f"/proc/{p}/smaps_rollup") as f:
                 pss += next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("Pss:"))
             for t in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{t}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
+                    todo += [(int(c), exe) for c in f.read().split()]
         except (OSError, ValueError, StopIteration):
             pass
     return rss, pss
