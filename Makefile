@@ -43,7 +43,7 @@ test-ffmpeg9: setup
 	VGEN_FFMPEG=$(WHEEL_FFMPEG) $(BIN)/python -m pytest -n 2 -q
 
 # Composition speed (vs encode alone, the zoompan and perspective recipes, MoviePy), memory against
-# length, resume/edit ratios: about 40 minutes on 2 cores. Results in bench/results.json.
+# length, resume/edit ratios: about 50 minutes on 2 cores. Results in bench/results.json.
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py

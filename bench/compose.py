@@ -243,21 +243,28 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
                 "compose_only_speedup": round(p / r, 2)}
 
 
-def scaling_suite(minutes: tuple[float, float] = (1, 60)) -> dict:
-    """Peak memory and time against length: 640x360, one slide per 10 s, the same six pictures."""
+def scaling_suite(minutes: tuple[float, float] = (1, 60), runs: int = 1) -> dict:
+    """Peak memory and time against length: 640x360, one slide per 10 s, the same six pictures.
+    Medians of `runs` renders of each length, the lengths interleaved."""
     ff = find_ffmpeg()
     out = {}
     with tempfile.TemporaryDirectory(prefix="vgen-bench-") as d:
         folder = Path(d)
         for i in range(SLIDES):
             samples.photo(ff, folder / f"p{i}.jpg", 3000, 2000, seed=i)
+        specs = {m: write_spec(folder, f"len{m:g}", m * 60, w=640, h=360, slides=round(m * 6)) for m in minutes}
+        got: dict[float, list[tuple[float, int, int]]] = {m: [] for m in minutes}
+        for _ in range(runs):
+            for m in minutes:
+                wall, rss, pss = timed(vgen_argv("render", "-q", "--fresh", str(specs[m])), folder)
+                got[m].append((wall, rss, pss))
+                print(f"  {m:g} min: {wall:.1f} s, RSS {rss / 2**20:.0f} MB, PSS {pss / 2**20:.0f} MB",
+                      file=sys.stderr, flush=True)
         for m in minutes:
-            spec = write_spec(folder, f"len{m:g}", m * 60, w=640, h=360, slides=round(m * 6))
-            wall, rss, pss = timed(vgen_argv("render", "-q", "--fresh", str(spec)), folder)
+            wall, rss, pss = (statistics.median(x[i] for x in got[m]) for i in range(3))
             out[f"{m:g} min"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(rss / 2**20),
-                                 "peak_pss_mb": round(pss / 2**20)}
-            print(f"  {m:g} min: {wall:.1f} s, RSS {rss / 2**20:.0f} MB, PSS {pss / 2**20:.0f} MB", file=sys.stderr,
-                  flush=True)
+                                 "peak_pss_mb": round(pss / 2**20), "runs": runs,
+                                 "peak_rss_mb_each": [round(x[1] / 2**20) for x in got[m]]}
     a, b = out[f"{minutes[0]:g} min"], out[f"{minutes[1]:g} min"]
     return {"rows": out, "rss_ratio": round(b["peak_rss_mb"] / a["peak_rss_mb"], 3),
             "pss_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),

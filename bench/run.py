@@ -121,7 +121,7 @@ def main() -> None:
     if "scaling" in args.suites:
         import compose
 
-        out["scaling"] = s = compose.scaling_suite()
+        out["scaling"] = s = compose.scaling_suite(runs=args.runs)
         print(f"peak RSS 60 min / 1 min: {s['rss_ratio']}, peak PSS: {s['pss_ratio']}, time per minute 60 min / 1 min: {s['time_per_minute_ratio']}")
         print(json.dumps(s["rows"]))
     results.write_text(json.dumps(out, indent=1))
