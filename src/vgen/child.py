@@ -30,7 +30,7 @@ def die_with_parent() -> None:
 
 @functools.cache
 def _setpriv() -> str | None:
-    """util-linux setpriv, where it has --pdeathsig (2.33 and later)."""
+    """util-linux setpriv, where it knows --pdeathsig (older versions do not)."""
     if not sys.platform.startswith("linux"):
         return None
     path = shutil.which("setpriv")

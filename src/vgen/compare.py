@@ -53,7 +53,7 @@ class Report:
 
 def _run(ff: FFmpeg, args: list[str], timeout: int = 7200) -> subprocess.CompletedProcess[str]:
     return child.run([ff.path, "-hide_banner", "-nostdin", "-nostats", *args], capture_output=True, text=True,
-                          errors="replace", timeout=timeout)
+                     errors="replace", timeout=timeout)
 
 
 def loudness(ff: FFmpeg, path: Path) -> float | None:
@@ -81,8 +81,8 @@ def audio_offset_ms(ff: FFmpeg, a: Path, b: Path, max_s: float = 10.0) -> float:
     def pcm(p: Path) -> np.ndarray:
         # first_pts=0 pads a late-starting track with silence: a shift in the container counts.
         raw = child.run([ff.path, "-v", "error", "-i", str(p), "-map", "0:a:0", "-af",
-                              "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(OFFSET_RATE), "-f", "f32le",
-                              "-"], capture_output=True, timeout=7200).stdout
+                         "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(OFFSET_RATE), "-f", "f32le",
+                         "-"], capture_output=True, timeout=7200).stdout
         return np.frombuffer(raw, np.float32).astype(np.float64)
 
     x, y = pcm(a), pcm(b)

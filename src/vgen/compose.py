@@ -236,7 +236,7 @@ class ClipReader:
         # would block FFmpeg (and so this reader) for good.
         self.log = tempfile.TemporaryFile()
         self.proc = child.popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.log)
+                                stderr=self.log)
 
     def next(self) -> Planes:
         assert self.proc.stdout is not None
