@@ -11,24 +11,20 @@ unbounded (medians of 3 interleaved pairs, 2 cores).
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 
 M_ARENA_MAX = -8  # glibc malloc.h
 ARENAS = 2
 
-_done: list[bool] = []
 
-
+@functools.cache
 def bound_arenas(arenas: int = ARENAS) -> bool:
     """Limit this process to `arenas` malloc arenas (glibc only; a no-op elsewhere). Takes effect for
     arenas made afterwards, so call it before the threads start. True when glibc took it."""
-    if _done:
-        return _done[0]
-    ok = False
-    if sys.platform.startswith("linux"):
-        try:
-            ok = ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas) == 1
-        except (OSError, AttributeError):
-            ok = False
-    _done.append(ok)
-    return ok
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas) == 1
+    except (OSError, AttributeError):
+        return False
