@@ -81,26 +81,30 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def timed(argv: list[str], cwd: Path, stdout=subprocess.DEVNULL) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS and peak PSS of the whole process tree, sampled every 10 ms (the peak
-    usually holds an image's FFmpeg, ~50 MB PSS for a 3000x2000 JPEG, which lives ~0.2 s)."""
+def timed(argv: list[str], cwd: Path, stdout=subprocess.DEVNULL, sample: float | None = None) -> tuple[float, int, int]:
+    """Wall seconds, then peak RSS and PSS of the whole process tree when `sample` (seconds between
+    samples) is given, else 0, 0. Time and memory are measured in separate runs: a 10 ms sampler
+    (needed to catch an image's FFmpeg, ~50 MB PSS for ~0.2 s) costs ~4.6 ms of CPU per sample on a
+    vgen tree, a quarter of a core, and slowed `vgen render` by 4.6 s and encode alone by 2 s on 2 cores."""
     peak = [0, 0]
     t = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
     done = threading.Event()
 
-    def sample() -> None:
+    def watch(every: float) -> None:
         while not done.is_set():
             rss, pss = tree_memory(proc.pid)
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            time.sleep(0.01)
+            time.sleep(every)
 
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
+    th = threading.Thread(target=watch, args=(sample,), daemon=True) if sample else None
+    if th:
+        th.start()
     _, err = proc.communicate()
     wall = time.monotonic() - t
     done.set()
-    th.join()
+    if th:
+        th.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:4]}... failed: {err.decode()[-2000:]}")
     return wall, peak[0], peak[1]
@@ -200,35 +204,42 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
         (folder / "source.json").write_text(src.to_json())
         rows: dict[str, list[tuple[float, int]]] = {}
 
-        def measure(name: str, argv: list[str], n: int, stdout=subprocess.DEVNULL) -> None:
+        peaks: dict[str, int] = {}
+
+        def measure(name: str, argv: list[str], n: int, stdout=subprocess.DEVNULL, memory: bool = False) -> None:
+            """n timed runs; with `memory`, first one more run, sampled every 10 ms, for the peak."""
+            if memory:
+                peaks[name] = timed(argv, folder, stdout, sample=0.01)[1]
             for _ in range(n):
                 rows.setdefault(name, []).append(timed(argv, folder, stdout))
                 print(f"  {name}: {rows[name][-1][0]:.1f} s", file=sys.stderr, flush=True)
 
         for run in range(runs):  # interleaved, so drift on a shared machine hits every row alike
-            measure("encode alone", encode, 1)
-            measure("vgen render", vgen_argv("render", "-q", "--fresh", str(spec)), 1)
+            first = run == 0
+            measure("encode alone", encode, 1, memory=first)
+            measure("vgen render", vgen_argv("render", "-q", "--fresh", str(spec)), 1, memory=first)
             if run < max(slow_runs, 2):  # the slow recipe: two runs are enough to see a 3x gap
                 measure("perspective recipe (vgen --compositor ffmpeg)",
-                        vgen_argv("render", "-q", "--fresh", str(persp)), 1)
+                        vgen_argv("render", "-q", "--fresh", str(persp)), 1, memory=first)
                 measure("compose only: perspective graph to null", null_graph, 1)
             with open(os.devnull, "wb") as null:
                 measure("compose only: vgen raw frames to /dev/null", [sys.executable, "-m", "vgen.compose",
                                                                       "source.json"], 1, null)
         measure("zoompan recipe (scale=8000, zoompan, xfade)", zoompan_argv(ff.path, folder, seconds, tuple(enc)),
-                slow_runs)
+                slow_runs, memory=True)
         if moviepy:
             (folder / "mp.py").write_text(MOVIEPY)
             measure("MoviePy 2.x (threads=2)", [sys.executable, "mp.py", str(seconds), str(SLIDES),
-                                                *[p.name for p in sorted(folder.glob("p*.jpg"))]], slow_runs)
+                                                *[p.name for p in sorted(folder.glob("p*.jpg"))]], slow_runs, memory=True)
         outputs = {"encode alone": "encode.mp4", "vgen render": "vgen.mp4",
                    "perspective recipe (vgen --compositor ffmpeg)": "perspective.mp4",
                    "zoompan recipe (scale=8000, zoompan, xfade)": "zoompan.mp4", "MoviePy 2.x (threads=2)": "moviepy.mp4"}
         result = {}
         for name, vals in rows.items():
             wall = statistics.median(v[0] for v in vals)
-            rss = max(v[1] for v in vals)
-            row = {"wall_s": [round(v[0], 2) for v in vals], "median_s": round(wall, 2), "peak_rss_mb": round(rss / 2**20)}
+            row = {"wall_s": [round(v[0], 2) for v in vals], "median_s": round(wall, 2)}
+            if name in peaks:
+                row["peak_rss_mb"] = round(peaks[name] / 2**20)
             if name in outputs and (folder / outputs[name]).exists():
                 jit, lap = quality(ff.path, folder / outputs[name])
                 row |= {"jitter_px": round(jit, 3), "laplacian_energy": round(lap, 1)}
@@ -256,7 +267,7 @@ def scaling_suite(minutes: tuple[float, float] = (1, 60), runs: int = 1) -> dict
         got: dict[float, list[tuple[float, int, int]]] = {m: [] for m in minutes}
         for _ in range(runs):
             for m in minutes:
-                wall, rss, pss = timed(vgen_argv("render", "-q", "--fresh", str(specs[m])), folder)
+                wall, rss, pss = timed(vgen_argv("render", "-q", "--fresh", str(specs[m])), folder, sample=0.01)
                 got[m].append((wall, rss, pss))
                 print(f"  {m:g} min: {wall:.1f} s, RSS {rss / 2**20:.0f} MB, PSS {pss / 2**20:.0f} MB",
                       file=sys.stderr, flush=True)
@@ -275,7 +286,7 @@ def table(r: dict) -> str:
     lines = [f"| way of rendering the same {r['seconds']:g} s | wall (s, median) | vs encode alone | peak RSS (MB) "
              "| jitter (px rms) | Laplacian energy |", "|---|---|---|---|---|---|"]
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['median_s']:.1f} | {row.get('vs_encode_alone', '-')} | {row['peak_rss_mb']} | "
+        lines.append(f"| {name} | {row['median_s']:.1f} | {row.get('vs_encode_alone', '-')} | {row.get('peak_rss_mb', '-')} | "
                      f"{row.get('jitter_px', '-')} | {row.get('laplacian_energy', '-')} |")
     lines.append(f"\ncomposition alone: vgen raw frames {r['compose_only_speedup']}x faster than the perspective graph")
     return "\n".join(lines)
