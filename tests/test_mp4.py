@@ -12,7 +12,7 @@ from conftest import run_ff
 from vgen import mp4
 from vgen.errors import MediaError
 from vgen.ffmpeg import FFmpeg
-from vgen.probe import count_frames, frame_count
+from vgen.probe import audio_length, audio_seconds, count_frames, frame_count
 
 
 def made(ff: FFmpeg, path: Path, frames: int, *extra: str) -> Path:
@@ -77,3 +77,36 @@ def test_not_an_mp4_at_all(ff, tmp_path):
         frame_count(ff, junk)
     with pytest.raises(MediaError):
         frame_count(ff, tmp_path / "missing.mp4")
+
+
+@pytest.mark.parametrize("rate,seconds,extra", [(48000, 7.3, ()), (44100, 3.01, ("-movflags", "+faststart")),
+                                                (22050, 2.5, ("-ac", "1"))])
+def test_audio_length_is_the_samples_written(ff, tmp_path, rate, seconds, extra):
+    """The edit list trims the AAC encoder's priming and padding: the length is the exact number of
+    samples FFmpeg was given, at any rate (a decode by FFmpeg 5.1 also counts the padding)."""
+    sound = tmp_path / "a.m4a"
+    run_ff(ff, "-f", "lavfi", "-i", f"sine=r={rate}", "-t", str(seconds), "-c:a", "aac", *extra, str(sound))
+    assert mp4.audio_seconds(sound) == pytest.approx(seconds, abs=1e-3)
+    assert audio_length(ff, sound) == pytest.approx(audio_seconds(ff, sound), abs=1024 / rate)
+
+
+def test_audio_length_of_a_joined_file(ff, tmp_path):
+    """Video first, audio second, stream-copied: what `vgen render` joins and then checks."""
+    video = made(ff, tmp_path / "v.mp4", 50)
+    assert mp4.audio_seconds(video) == pytest.approx(2.0, abs=1e-3)
+    with pytest.raises(mp4.Unknown, match="soun"):
+        mp4.audio_seconds(made(ff, tmp_path / "silent.mp4", 10, "-an"))
+
+
+def test_audio_length_of_a_cut_off_or_odd_file(ff, tmp_path):
+    whole = made(ff, tmp_path / "v.mp4", 25, "-movflags", "+faststart")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    with pytest.raises(MediaError, match="cut.mp4"):
+        audio_length(ff, cut)
+    delayed = tmp_path / "delayed.mp4"  # an empty edit first: FFmpeg decides (here by decoding)
+    run_ff(ff, "-f", "lavfi", "-i", "sine=r=48000:d=1", "-itsoffset", "0.5", "-f", "lavfi", "-i",
+           "sine=r=48000:d=1", "-map", "1:a", "-c:a", "aac", str(delayed))
+    with pytest.raises(mp4.Unknown):
+        mp4.audio_seconds(delayed)
+    assert audio_length(ff, delayed) == pytest.approx(audio_seconds(ff, delayed))

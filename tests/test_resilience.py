@@ -17,7 +17,10 @@ from conftest import base_spec, write_spec
 from test_cli import vgen
 from test_render import framemd5
 from vgen import samples
-from vgen.render import Options, default_work_dir, prepare, render
+from vgen.checkpoint import Store
+from vgen.errors import FFmpegError
+from vgen.probe import audio_length
+from vgen.render import Options, default_work_dir, prepare, render, verify_output
 
 
 def long_spec(media, tmp_path, n=8, out="out.mp4", segment_s=1.0):
@@ -93,6 +96,31 @@ def test_piece_without_manifest_entry_is_decoded_before_reuse(ff, media, tmp_pat
     (work / "manifest.json").unlink()  # as after a crash between rename and record
     again = render(prepare(spec, ff))
     assert again.segments_reused == again.segments
+
+
+def test_a_kept_audio_piece_of_the_wrong_length_is_redone_and_a_short_output_refused(ff, media, tmp_path):
+    """The audio piece and the output are checked by the length their MP4 boxes give (no decode):
+    a recorded piece that lasts too little is rendered again, and an output whose audio is too
+    short never replaces the old one."""
+    spec = long_spec(media, tmp_path, n=4)
+    first = render(prepare(spec, ff))
+    work = default_work_dir(first.output)
+    piece = next(work.glob("audio-*.m4a"))
+    short = tmp_path / "short.m4a"
+    subprocess.run([ff.path, "-v", "error", "-i", str(piece), "-t", "2", "-c", "copy", str(short)], check=True)
+    shutil.copy(short, piece)
+    store = Store(work)
+    store.record_piece(piece, {})  # recorded as it is now: only its length can tell
+    assert not store.valid_audio(ff, piece, first.duration_s, 0.1)
+    again = render(prepare(spec, ff))
+    assert abs(audio_length(ff, again.output) - again.duration_s) < 0.05
+    assert abs(audio_length(ff, piece) - again.duration_s) < 0.05
+
+    joined = tmp_path / "joined.mp4"
+    subprocess.run([ff.path, "-v", "error", "-i", str(again.output), "-i", str(short), "-map", "0:v", "-map", "1:a",
+                    "-c", "copy", str(joined)], check=True)
+    with pytest.raises(FFmpegError, match="audio 2.0"):
+        verify_output(ff, joined, prepare(spec, ff).plan.timeline)
 
 
 def test_an_edit_rerenders_only_the_touched_segments(ff, media, tmp_path):

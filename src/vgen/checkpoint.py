@@ -17,7 +17,7 @@ from typing import IO
 
 from vgen.errors import MediaError, VgenError
 from vgen.ffmpeg import FFmpeg
-from vgen.probe import audio_seconds, decoded_frames, frame_count
+from vgen.probe import audio_length, audio_seconds, decoded_frames, frame_count
 
 MANIFEST = "manifest.json"
 
@@ -117,13 +117,15 @@ class Store:
         return n == frames
 
     def valid_audio(self, ff: FFmpeg, path: Path, seconds: float, tolerance: float) -> bool:
+        """True when `path` is what was recorded and lasts `seconds`, read from its boxes; a piece
+        the manifest does not know must decode fully."""
         if not path.is_file() or path.stat().st_size == 0:
             return False
         known = self.manifest().get("pieces", {}).get(path.name)
         if known and (known.get("size") != path.stat().st_size or known.get("sha256") != file_sha256(path)):
             return False
         try:
-            return abs(audio_seconds(ff, path) - seconds) <= tolerance
+            return abs((audio_length if known else audio_seconds)(ff, path) - seconds) <= tolerance
         except MediaError:
             return False
 

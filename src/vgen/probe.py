@@ -181,6 +181,20 @@ def frame_count(ff: FFmpeg, path: Path) -> int:
         raise MediaError(f"{path}: cannot read it ({exc.strerror or exc})", "delete it and render again") from exc
 
 
+def audio_length(ff: FFmpeg, path: Path) -> float:
+    """Length of the audio track of a file vgen wrote (the audio piece, the output): read from its
+    MP4 boxes in a millisecond (decoding took 1.1 s per 15 minutes of AAC here, on the critical
+    path at the end of every render), or decoded where the boxes are not the usual ones."""
+    try:
+        return mp4.audio_seconds(path)
+    except mp4.Damaged as exc:
+        raise MediaError(f"{path}: cannot read its audio ({exc})", "delete it and render again") from exc
+    except mp4.Unknown:
+        return audio_seconds(ff, path)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read it ({exc.strerror or exc})", "delete it and render again") from exc
+
+
 def decoded_frames(ff: FFmpeg, path: Path) -> int:
     """Frames of the first video stream, by decoding every one of them (slow, thorough)."""
     proc = child.run(

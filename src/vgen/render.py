@@ -24,7 +24,7 @@ from vgen.encoders import choose
 from vgen.errors import FFmpegError, MediaError, SpecError
 from vgen.ffmpeg import FFmpeg, find_ffmpeg, xfade_transitions
 from vgen.plan import Plan, Segment, build_plan, file_digest
-from vgen.probe import audio_seconds, frame_count
+from vgen.probe import audio_length, frame_count
 from vgen.progress import Emit, Event, null_listener
 from vgen.runner import DiskFull, disk_full, run
 from vgen.spec import LoadedSpec, as_draft, load_spec
@@ -225,7 +225,7 @@ def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
     if frames != tl.total_frames:
         raise FFmpegError(f"{path}: {frames} frames, expected {tl.total_frames}", "rerun; the segments are checked")
     video_s = tl.seconds  # exact: the frame count is
-    audio_s = audio_seconds(ff, path)
+    audio_s = audio_length(ff, path)
     one = float(1 / tl.fps)
     if abs(audio_s - video_s) > one:
         raise FFmpegError(f"{path}: video {video_s:.3f} s, audio {audio_s:.3f} s, expected {tl.seconds:.3f} s",
