@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +22,9 @@ import pytest
 
 from conftest import run_ff
 from vgen import samples
+from vgen.worker.fetch import Limits, fetch_all
 from vgen.worker.handler import run_job
+from vgen.worker.job import JobError
 from vgen.worker.upload import tus_upload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,6 +192,35 @@ def test_loopback_urls_need_the_allow_list(assets, worker_env, monkeypatch):
     base, _ = assets
     monkeypatch.delenv("VGEN_ALLOWED_ASSET_HOSTS")
     assert "private/loopback/link-local address: refused" in _err(asyncio.run(run_job(job(base))))
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["refused", "allow-listed"])
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused(assets, tmp_path, monkeypatch, listed):
+    """DNS rebinding: the name resolves to a public address when the URL is checked and to
+    127.0.0.1 when the download connects. The addresses connected to are checked, so nothing is
+    fetched from the worker's own loopback; a host on the allow-list still downloads through the
+    same fake lookups (they reach the server, so the refusal is not an accident of the test)."""
+    base, _ = assets
+    port = int(base.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    # check_url looks a name up only when it is not listed: its answer is the public one
+    answers = iter(([] if listed else ["93.184.216.34"]) + ["127.0.0.1"] * 10)
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    limits = Limits(allowed_hosts=frozenset({"rebind.test"} if listed else ()))
+    seen = len(_Quiet.requests)
+    fetch = fetch_all({"a.jpg": f"http://rebind.test:{port}/a.jpg"}, tmp_path / "job", limits)
+    if listed:
+        assert asyncio.run(fetch) == (tmp_path / "job" / "a.jpg").stat().st_size > 0
+        return
+    with pytest.raises(JobError, match="rebind.test resolves to 127.0.0.1"):
+        asyncio.run(fetch)
+    assert _Quiet.requests[seen:] == [] and not list((tmp_path / "job").iterdir())
 
 
 def test_oversized_assets_are_refused(assets, worker_env, monkeypatch):

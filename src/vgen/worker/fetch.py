@@ -1,7 +1,9 @@
 """Assets: downloaded concurrently and streamed to disk, within size caps, from allowed hosts only.
 
 Private, loopback and link-local addresses are refused unless their host is listed in
-VGEN_ALLOWED_ASSET_HOSTS; names stay inside the job folder; nothing follows links out of it.
+VGEN_ALLOWED_ASSET_HOSTS, on the very addresses the download connects to (so a name that
+resolves elsewhere a moment later, DNS rebinding, gains nothing); names stay inside the job
+folder; nothing follows links out of it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vgen.worker.job import JobError, safe_name
+
+if TYPE_CHECKING:
+    import aiohttp
 
 CHUNK = 1 << 20
 
@@ -35,13 +41,25 @@ class Limits:
                    int(os.environ.get("VGEN_MAX_JOB_BYTES", cls.max_job_bytes)), hosts)
 
 
+def _listed(host: str, port: int | None, limits: Limits) -> bool:
+    return host in limits.allowed_hosts or bool(port and f"{host}:{port}" in limits.allowed_hosts)
+
+
+def refuse_private(host: str, address: str) -> None:
+    ip = ipaddress.ip_address(address.split("%")[0])  # an IPv6 zone (fe80::1%eth0) is no part of it
+    if not ip.is_global or ip.is_multicast:  # private, loopback, link-local, CGNAT, reserved, ...
+        raise JobError(f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
+                       "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)")
+
+
 def check_url(url: str, limits: Limits) -> None:
-    """Refuse schemes other than http(s), hosts off the allow-list, and private addresses."""
+    """Refuse schemes other than http(s), hosts off the allow-list, and private addresses (checked
+    again on the addresses the download connects to: `GuardedResolver`)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
         raise JobError(f"{url!r}: only http(s) URLs with a host are fetched")
-    listed = host in limits.allowed_hosts or (parts.port and f"{host}:{parts.port}" in limits.allowed_hosts)
+    listed = _listed(host, parts.port, limits)
     if limits.allowed_hosts and not listed:
         raise JobError(f"{host}: not in VGEN_ALLOWED_ASSET_HOSTS")
     if listed:
@@ -51,10 +69,28 @@ def check_url(url: str, limits: Limits) -> None:
     except socket.gaierror as exc:
         raise JobError(f"{host}: cannot resolve ({exc})") from exc
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not ip.is_global or ip.is_multicast:  # private, loopback, link-local, CGNAT, reserved, ...
-            raise JobError(f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
-                           "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)")
+        refuse_private(host, str(info[4][0]))
+
+
+def guarded_connector(limits: Limits) -> "aiohttp.TCPConnector":
+    """aiohttp's connector, resolving through `GuardedResolver`: the addresses checked are the ones
+    connected to. Checking a name once and letting the client look it up again leaves a gap: a DNS
+    server answering a public address first and 127.0.0.1 a moment later (DNS rebinding) would
+    have the worker fetch from its own loopback or the cloud's metadata address. The lookups go
+    through the system's getaddrinfo, as check_url's do (aiohttp would otherwise use aiodns
+    where it is installed, as it is with the runpod SDK here)."""
+    import aiohttp
+    from aiohttp.resolver import ThreadedResolver
+
+    class GuardedResolver(ThreadedResolver):
+        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list:  # type: ignore[override]
+            found = await super().resolve(host, port, family)
+            if not _listed(host.lower(), port, limits):
+                for info in found:
+                    refuse_private(host, info["host"])
+            return found
+
+    return aiohttp.TCPConnector(resolver=GuardedResolver())
 
 
 def inside(folder: Path, name: str) -> Path:
@@ -125,7 +161,7 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
                     f.write(chunk)
         part.replace(dest)
 
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=guarded_connector(limits)) as session:
         tasks = [asyncio.create_task(one(session, n, u)) for n, u in assets.items()]
         try:
             await asyncio.gather(*tasks)
@@ -144,7 +180,8 @@ async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> 
     import aiohttp
 
     check_url(url, limits)
-    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as resp:
+    async with aiohttp.ClientSession(connector=guarded_connector(limits)) as session, \
+            session.get(url, allow_redirects=False) as resp:
         if resp.status != 200:
             raise JobError(f"spec_url: HTTP {resp.status}")
         data = await resp.content.read(max_bytes + 1)
