@@ -42,8 +42,9 @@ test-system: setup
 test-ffmpeg9: setup
 	VGEN_FFMPEG=$(WHEEL_FFMPEG) $(BIN)/python -m pytest -n 2 -q
 
-# Composition speed (vs encode alone, the zoompan and perspective recipes, MoviePy), memory against
-# length, resume/edit ratios: about 50 minutes on 2 cores. Results in bench/results.json.
+# Composition speed (vs encode alone, also with a core to spare; the zoompan and perspective recipes,
+# MoviePy), memory against length, resume/edit ratios: about an hour on 2 cores. Results in
+# bench/results.json.
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py

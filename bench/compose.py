@@ -4,7 +4,9 @@
     python bench/run.py scaling
 
 The case: 1920x1080 at 30 fps, 6 photo-like 3000x2000 slides with a slow zoom and pan, 1 s
-crossfades, libx264 `veryfast` crf 20 (vgen's exact encoder arguments for every row).
+crossfades, libx264 `veryfast` crf 20 (vgen's exact encoder arguments for every row), and the
+same pair again with x264 held to one thread: a core to spare for the composer, as on a GPU box.
+Each row is timed in runs of its own; its peak memory comes from one more run, sampled.
 Sharpness is the Laplacian energy of the middle 512x512 of frames of the first slide (higher
 keeps more detail); smoothness the rms residual of the frame-to-frame motion of a 64x64 patch
 (tests/motion.py: phase correlation, then the spread around the linear trend).
@@ -81,14 +83,15 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def timed(argv: list[str], cwd: Path, stdout=subprocess.DEVNULL, sample: float | None = None) -> tuple[float, int, int]:
+def timed(argv: list[str], cwd: Path, stdout=subprocess.DEVNULL, sample: float | None = None,
+          env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """Wall seconds, then peak RSS and PSS of the whole process tree when `sample` (seconds between
     samples) is given, else 0, 0. Time and memory are measured in separate runs: a 10 ms sampler
     (needed to catch an image's FFmpeg, ~50 MB PSS for ~0.2 s) costs ~4.6 ms of CPU per sample on a
     vgen tree, a quarter of a core, and slowed `vgen render` by 4.6 s and encode alone by 2 s on 2 cores."""
     peak = [0, 0]
     t = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, env=env)
     done = threading.Event()
 
     def watch(every: float) -> None:
@@ -135,6 +138,21 @@ def zoompan_argv(ff: str, folder: Path, seconds: float, enc: tuple[str, ...]) ->
             "zoompan.mp4"]
 
 
+SPARE_ENCODE = "encode alone, x264 on one thread"
+SPARE_VGEN = "vgen render, x264 on one thread (a core to spare for composition)"
+ONE_THREAD = """#!/bin/bash
+# {ff}, with libx264 held to one thread: -threads 1 just before the output (the last argument)
+args=("$@")
+n=${{#args[@]}}
+for a in "${{args[@]}}"; do
+  if [ "$a" = libx264 ]; then
+    exec {ff} "${{args[@]:0:n-1}}" -threads 1 "${{args[n-1]}}"
+  fi
+done
+exec {ff} "$@"
+"""
+
+
 MOVIEPY = r'''
 # The slideshow as MoviePy users write it: a zoom by resizing every frame, a pan by moving it.
 import sys
@@ -176,7 +194,7 @@ def quality(ff: str, video: Path) -> tuple[float, float]:
     return jitter(d), float(np.mean(lap**2))
 
 
-def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool = True) -> dict:
+def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool = True, spare_runs: int = 3) -> dict:
     ff = find_ffmpeg()
     with tempfile.TemporaryDirectory(prefix="vgen-bench-") as d:
         folder = Path(d)
@@ -206,12 +224,13 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
 
         peaks: dict[str, int] = {}
 
-        def measure(name: str, argv: list[str], n: int, stdout=subprocess.DEVNULL, memory: bool = False) -> None:
+        def measure(name: str, argv: list[str], n: int, stdout=subprocess.DEVNULL, memory: bool = False,
+                    env: dict[str, str] | None = None) -> None:
             """n timed runs; with `memory`, first one more run, sampled every 10 ms, for the peak."""
             if memory:
-                peaks[name] = timed(argv, folder, stdout, sample=0.01)[1]
+                peaks[name] = timed(argv, folder, stdout, sample=0.01, env=env)[1]
             for _ in range(n):
-                rows.setdefault(name, []).append(timed(argv, folder, stdout))
+                rows.setdefault(name, []).append(timed(argv, folder, stdout, env=env))
                 print(f"  {name}: {rows[name][-1][0]:.1f} s", file=sys.stderr, flush=True)
 
         for run in range(runs):  # interleaved, so drift on a shared machine hits every row alike
@@ -225,6 +244,18 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
             with open(os.devnull, "wb") as null:
                 measure("compose only: vgen raw frames to /dev/null", [sys.executable, "-m", "vgen.compose",
                                                                       "source.json"], 1, null)
+        # A core to spare, as on a GPU box where NVENC encodes: the same x264 held to one thread (an
+        # FFmpeg wrapper adds -threads 1 to libx264 runs), so the composer has the other core.
+        one = folder / "ffmpeg-x264-one-thread"
+        one.write_text(ONE_THREAD.format(ff=ff.path))
+        one.chmod(0o755)
+        for run in range(spare_runs):
+            if run % 2 == 0:
+                measure(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], 1)
+            measure(SPARE_VGEN, vgen_argv("render", "-q", "--fresh", str(spec)), 1,
+                    env=dict(os.environ, VGEN_FFMPEG=str(one)))
+            if run % 2 == 1:
+                measure(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], 1)
         measure("zoompan recipe (scale=8000, zoompan, xfade)", zoompan_argv(ff.path, folder, seconds, tuple(enc)),
                 slow_runs, memory=True)
         if moviepy:
@@ -246,8 +277,14 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
             result[name] = row
         base = result["encode alone"]["median_s"]
         for name, row in result.items():
-            if not name.startswith("compose only"):
+            if not name.startswith("compose only") and name not in (SPARE_ENCODE, SPARE_VGEN):
                 row["vs_encode_alone"] = round(row["median_s"] / base, 2)
+        if SPARE_VGEN in result:
+            spare = result[SPARE_ENCODE]
+            result[SPARE_VGEN]["vs_encode_alone"] = round(result[SPARE_VGEN]["median_s"] / spare["median_s"], 3)
+            spare["vs_encode_alone"] = 1.0
+        pairs = zip(result["encode alone"]["wall_s"], result["vgen render"]["wall_s"])
+        result["vgen render"]["pair_ratios"] = [round(v / e, 3) for e, v in pairs]
         p = result["compose only: perspective graph to null"]["median_s"]
         r = result["compose only: vgen raw frames to /dev/null"]["median_s"]
         return {"seconds": seconds, "runs": runs, "slow_runs": slow_runs, "rows": result,
