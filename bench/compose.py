@@ -249,13 +249,11 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
         one = folder / "ffmpeg-x264-one-thread"
         one.write_text(ONE_THREAD.format(ff=ff.path))
         one.chmod(0o755)
-        for run in range(spare_runs):
-            if run % 2 == 0:
-                measure(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], 1)
-            measure(SPARE_VGEN, vgen_argv("render", "-q", "--fresh", str(spec)), 1,
-                    env=dict(os.environ, VGEN_FFMPEG=str(one)))
-            if run % 2 == 1:
-                measure(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], 1)
+        pair = [(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], None),
+                (SPARE_VGEN, vgen_argv("render", "-q", "--fresh", str(spec)), dict(os.environ, VGEN_FFMPEG=str(one)))]
+        for run in range(spare_runs):  # ABBA: either row goes first as often
+            for name, argv, env in (pair if run % 2 == 0 else pair[::-1]):
+                measure(name, argv, 1, env=env)
         measure("zoompan recipe (scale=8000, zoompan, xfade)", zoompan_argv(ff.path, folder, seconds, tuple(enc)),
                 slow_runs, memory=True)
         if moviepy:
