@@ -29,7 +29,7 @@ system-deps:
 	else echo "no system ffmpeg: vgen will use the FFmpeg of the imageio-ffmpeg wheel"; fi
 
 demo: setup
-	$(BIN)/python -m vgen.samples configs/media
+	$(BIN)/python -m vgen.tools.samples configs/media
 	$(BIN)/vgen render configs/demo.yaml
 
 # The suite runs twice: with the FFmpeg on PATH (Debian's 5.1) and with the wheel's FFmpeg 9.

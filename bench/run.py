@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from vgen import samples
-from vgen.ffmpeg import find_ffmpeg
+from vgen.tools import samples
+from vgen.ffmpeg.binary import find_ffmpeg
 
 HERE = Path(__file__).resolve().parent
 

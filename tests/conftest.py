@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from vgen import samples
-from vgen.ffmpeg import FFmpeg, find_ffmpeg
+from vgen.tools import samples
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
 
 os.environ.setdefault("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
 os.environ.setdefault("RUNPOD_SKIP_GPU_CHECK", "true")
@@ -101,7 +101,7 @@ def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
 
 def streams(ff: FFmpeg, path: Path) -> dict[str, Any]:
     """What a user would check first: codecs, size, frames, durations."""
-    from vgen.probe import audio_seconds, av_facts, count_frames
+    from vgen.ffmpeg.probe import audio_seconds, av_facts, count_frames
 
     facts = av_facts(ff, path)
     frames, _ = count_frames(ff, path)

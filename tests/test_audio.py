@@ -10,7 +10,7 @@ import pytest
 
 from conftest import base_spec, run_ff, streams, write_spec
 from test_cli import vgen
-from vgen.render import prepare, render
+from vgen.run.render import prepare, render
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import yaml
 from conftest import base_spec, run_ff, write_spec
 from test_cli import vgen
 from test_render import mixed_spec
-from vgen import samples
-from vgen.frame import parse_time, render_frame
-from vgen.render import prepare, render
+from vgen.tools import samples
+from vgen.tools.frame import parse_time, render_frame
+from vgen.run.render import prepare, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def test_draft_is_small_fast_and_keeps_its_own_store(ff, media, tmp_path):
     draft_prep = prepare(path, ff, draft=True)
     draft = render(draft_prep)
     assert draft.output.name == "out.draft.mp4" and final.output.name == "out.mp4"
-    from vgen.probe import av_facts
+    from vgen.ffmpeg.probe import av_facts
 
     f = av_facts(ff, draft.output)
     assert (f.width, f.height, round(f.fps)) == (160, 90, 10) and draft.frames == 40

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from vgen import child
+from vgen.run import child
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 
 PARENT = textwrap.dedent("""
     import sys, time
-    from vgen import child
+    from vgen.run import child
     kid = child.popen(["/bin/sleep", "60"])
     print(kid.pid, child._setpriv() is not None, flush=True)
     time.sleep(60)

@@ -141,7 +141,7 @@ def test_status_cancel_and_missing_key(fake_api, spec):
 
 
 def test_an_explicit_api_base_wins_over_the_environment(monkeypatch):
-    from vgen.client import DEFAULT_API, RunPodClient
+    from vgen.remote.client import DEFAULT_API, RunPodClient
 
     monkeypatch.setenv("RUNPOD_API_KEY", "k")
     monkeypatch.setenv("VGEN_RUNPOD_API", "http://env.example/v2/")

@@ -11,8 +11,9 @@ import pytest
 from conftest import base_spec, gray_frames, run_ff, write_spec
 from test_render import framemd5, long_narration, mixed_spec  # noqa: F401 - a fixture
 from test_warp import laplacian_energy
-from vgen import compose, warp
-from vgen.render import prepare, render_spec
+from vgen.picture import source as compose
+from vgen.picture import warp
+from vgen.run.render import prepare, render_spec
 
 
 def blend_spec(media, narration, seconds: float) -> dict:
@@ -96,12 +97,12 @@ def test_dry_run_shows_the_raw_source_and_other_transitions_use_ffmpeg(media, tm
     assert dry.returncode == 0, dry.stderr
     assert "# compositor: raw" in dry.stdout
     assert "# raw-frame source: raw yuv420p 160x90 at 10/1 fps, frames [0, 20)" in dry.stdout
-    assert "-m vgen.compose" in dry.stdout and "-f rawvideo" in dry.stdout and "VGEN_SOURCE" in dry.stdout
+    assert "-m vgen.picture.source" in dry.stdout and "-f rawvideo" in dry.stdout and "VGEN_SOURCE" in dry.stdout
     spec["slides"][1]["transition"] = {"type": "wipeleft", "duration": 0.5}
     dry = subprocess.run([sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True,
                          text=True)
     assert "# compositor: ffmpeg (transition(s) wipeleft come from FFmpeg's xfade" in dry.stdout
-    assert "-m vgen.compose" not in dry.stdout and "xfade" in dry.stdout
+    assert "-m vgen.picture.source" not in dry.stdout and "xfade" in dry.stdout
 
 
 def test_still_slides_are_copied_not_resampled(ff, media, tmp_path, monkeypatch):
@@ -154,7 +155,7 @@ def test_blend_weights_match_xfade_formulas():
 
 
 def test_source_json_round_trip_and_shell_entry(ff, media, tmp_path):
-    """What dry-run prints is what runs: the JSON reads back equal, and `python -m vgen.compose`
+    """What dry-run prints is what runs: the JSON reads back equal, and `python -m vgen.picture.source`
     writes exactly the frames of the source."""
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1},
@@ -163,7 +164,7 @@ def test_source_json_round_trip_and_shell_entry(ff, media, tmp_path):
     assert src is not None and compose.Source.from_json(src.to_json()) == src
     path = tmp_path / "source.json"
     path.write_text(src.to_json())
-    out = subprocess.run([sys.executable, "-m", "vgen.compose", str(path)], capture_output=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "vgen.picture.source", str(path)], capture_output=True, check=True).stdout
     assert len(out) == (src.end - src.first) * src.frame_bytes
     mine = b"".join(f.tobytes() for f in compose.frames(src))
     assert out == mine
@@ -173,7 +174,7 @@ def test_a_failing_canvas_fails_its_segment_with_the_reason(ff, media, tmp_path)
     import dataclasses
 
     from vgen.errors import FFmpegError
-    from vgen.runner import run
+    from vgen.run.runner import run
 
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
@@ -207,9 +208,9 @@ def test_a_short_clip_stream_is_an_error_not_a_hang(ff, media, tmp_path):
 def test_a_move_to_the_far_edge_keeps_the_last_row(ff, media, tmp_path):
     """The canvas is even-sized, so the (even) box a move covers can include its last row and column:
     a pan to the bottom edge shows the image's own bottom row, not a repeated one above it."""
-    from vgen import graph
-    from vgen.timeline import load_timeline
-    from vgen.spec import load_spec
+    from vgen.ffmpeg import graph
+    from vgen.model.timeline import load_timeline
+    from vgen.model.spec import load_spec
 
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 2,  # 640x480 on 160x90: canvas 160x120

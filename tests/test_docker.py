@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vgen import samples
-from vgen.encoders import diagnose_nvenc
+from vgen.tools import samples
+from vgen.ffmpeg.encoders import diagnose_nvenc
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -73,7 +73,7 @@ def test_the_images_start_command_renders_test_input(ff, tmp_path):
     out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
     assert out["frames"] == 300 and out["duration_s"] == 12.0 and out["encoder"] == "libx264"  # no GPU here
     video = tmp_path / "out" / "smoke" / "test_input.mp4"
-    from vgen.probe import count_frames
+    from vgen.ffmpeg.probe import count_frames
 
     assert video.stat().st_size == out["size_bytes"] and count_frames(ff, video)[0] == 300
     assert "NVENC unavailable" in r.stderr

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from vgen.encoders import choose, video_args
-from vgen.spec import Output
+from vgen.ffmpeg.encoders import choose, video_args
+from vgen.model.spec import Output
 
 
 def _listed(ff, what: str) -> set[str]:
@@ -53,7 +53,7 @@ def test_x264_gets_crf_and_a_mapped_preset():
 
 def test_auto_falls_back_to_x264_with_a_notice(ff):
     if "h264_nvenc" in ff.encoders:
-        from vgen.encoders import try_encoder
+        from vgen.ffmpeg.encoders import try_encoder
 
         if not try_encoder(ff.path, "h264_nvenc"):
             pytest.skip("NVENC works here")
@@ -62,7 +62,7 @@ def test_auto_falls_back_to_x264_with_a_notice(ff):
 
 
 def test_explicit_nvenc_without_gpu_is_a_clear_error(ff):
-    from vgen.encoders import try_encoder
+    from vgen.ffmpeg.encoders import try_encoder
     from vgen.errors import FFmpegError
 
     if "h264_nvenc" in ff.encoders and not try_encoder(ff.path, "h264_nvenc"):

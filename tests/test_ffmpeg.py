@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from vgen import ffmpeg as ffmod
+from vgen.ffmpeg import binary as ffmod
 from vgen.errors import FFmpegError
-from vgen.probe import av_facts
+from vgen.ffmpeg.probe import av_facts
 
 
 def test_env_overrides_path(monkeypatch, tmp_path):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 COUNT = textwrap.dedent("""
     import ctypes, sys, tempfile, threading
-    from vgen import malloc
+    from vgen import machine as malloc
     if sys.argv[1] == "bounded":
         assert malloc.bound_arenas()
     together = threading.Barrier(6)

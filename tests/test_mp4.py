@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_ff
-from vgen import mp4
+from vgen.ffmpeg import mp4
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg
-from vgen.probe import audio_length, audio_seconds, count_frames, frame_count
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.ffmpeg.probe import audio_length, audio_seconds, count_frames, frame_count
 
 
 def made(ff: FFmpeg, path: Path, frames: int, *extra: str) -> Path:

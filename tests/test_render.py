@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import base_spec, gray_frames, rgb_frame, run_ff, streams, write_spec
-from vgen import samples
-from vgen.render import Options, prepare, render, render_spec
+from vgen.tools import samples
+from vgen.run.render import Options, prepare, render, render_spec
 
 
 def framemd5(ff, path) -> list[str]:
@@ -187,7 +187,7 @@ def test_audio_renders_beside_the_video_only_where_a_core_is_spare(ff, media, lo
                                                                      monkeypatch, cores):
     """On 2 cores the audio goes first (beside the video it only slowed it and added its encoder's
     memory to the peak); with cores to spare it renders beside the segments."""
-    import vgen.render as rmod
+    import vgen.run.render as rmod
 
     monkeypatch.setattr(rmod.compose, "usable_cores", lambda: cores)
     spans: dict[str, tuple[float, float]] = {}

@@ -16,11 +16,11 @@ import pytest
 from conftest import base_spec, write_spec
 from test_cli import vgen
 from test_render import framemd5
-from vgen import samples
-from vgen.checkpoint import Store
+from vgen.tools import samples
+from vgen.run.store import Store
 from vgen.errors import FFmpegError
-from vgen.probe import audio_length
-from vgen.render import Options, default_work_dir, prepare, render, verify_output
+from vgen.ffmpeg.probe import audio_length
+from vgen.run.render import Options, default_work_dir, prepare, render, verify_output
 
 
 def long_spec(media, tmp_path, n=8, out="out.mp4", segment_s=1.0):
@@ -277,7 +277,7 @@ def test_manifest_survives_parallel_records(tmp_path):
     """--jobs records pieces from several threads at once: no entry may be lost."""
     import threading
 
-    from vgen.checkpoint import Store
+    from vgen.run.store import Store
 
     store = Store(tmp_path)
     pieces_dir = tmp_path

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import base_spec, gray_frames, run_ff, write_spec
 from motion import displacements, jitter
-from vgen.render import Options, render_spec
+from vgen.run.render import Options, render_spec
 
 W, H, FPS, SECONDS = 320, 180, 30, 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vgen.errors import SpecError
-from vgen.spec import KenBurnsMove, Transition, load_spec
+from vgen.model.spec import KenBurnsMove, Transition, load_spec
 
 GOOD = """\
 version: 1

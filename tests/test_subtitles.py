@@ -7,10 +7,10 @@ import pytest
 from conftest import base_spec, gray_frames, run_ff, write_spec
 from test_cli import vgen
 from vgen.errors import SpecError
-from vgen.graph import escape_value
-from vgen.render import prepare, render
-from vgen.spec import SubtitleStyle
-from vgen.subtitles import ass_color, check_cues, parse_cues, to_ass
+from vgen.ffmpeg.graph import escape_value
+from vgen.run.render import prepare, render
+from vgen.model.spec import SubtitleStyle
+from vgen.ffmpeg.captions import ass_color, check_cues, parse_cues, to_ass
 
 SRT = """1
 00:00:01,000 --> 00:00:02,000

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from vgen.errors import SpecError
-from vgen.plan import build_plan, cut_points
-from vgen.encoders import EncoderChoice
-from vgen.probe import AVFacts, ImageFacts
-from vgen.spec import validate_data
-from vgen.timeline import build_timeline, fps_fraction
+from vgen.model.plan import build_plan, cut_points
+from vgen.ffmpeg.encoders import EncoderChoice
+from vgen.ffmpeg.probe import AVFacts, ImageFacts
+from vgen.model.spec import validate_data
+from vgen.model.timeline import build_timeline, fps_fraction
 
 
 def tl_for(slides, fps=30, narration=None, defaults=None):

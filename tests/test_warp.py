@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from vgen import warp
+from vgen.picture import warp
 
 
 def texture(h: int = 300, w: int = 420, seed: int = 3) -> np.ndarray:
@@ -130,7 +130,7 @@ def test_as_sharp_as_cubic_and_lanczos_sharper_than_bilinear(scale):
 
 _SAME_BYTES = """
 import sys, numpy as np
-from vgen import warp
+from vgen.picture import warp
 img = np.random.default_rng(5).integers(0, 256, (70, 90), dtype=np.uint8)
 out = np.empty((50, 67), np.uint8)  # whole vectors and leftover columns, in both passes
 warp.resample(warp.prepared(img), 1.03, 2.3, 0.97, 3.1, out)

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_ff
-from vgen import samples
-from vgen.worker.fetch import Limits, fetch_all
-from vgen.worker.handler import run_job
-from vgen.worker.job import JobError
-from vgen.worker.upload import tus_upload
+from vgen.tools import samples
+from vgen.remote.worker.fetch import Limits, fetch_all
+from vgen.remote.worker.handler import run_job
+from vgen.remote.worker.job import JobError
+from vgen.remote.worker.upload import tus_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "service-role-key-for-tests"
@@ -114,7 +114,7 @@ def test_job_through_the_runpod_sdk_uploads_the_video_byte_for_byte(ff, assets, 
     uploaded = stored(tus[1], "videos", "channel-a/ep-42.mp4")
     data = uploaded.read_bytes()
     assert len(data) == out["size_bytes"] and hashlib.sha256(data).hexdigest() == out["sha256"]
-    from vgen.probe import count_frames
+    from vgen.ffmpeg.probe import count_frames
 
     assert count_frames(ff, uploaded)[0] == 60
     assert not (Path(worker_env["VGEN_WORK_ROOT"]) / "ep-42").exists()  # checkpoints go after the upload
@@ -263,8 +263,8 @@ def test_bad_input_comes_back_as_one_readable_string(worker_env):
 
 
 def test_progress_updates_are_throttled_and_carry_stage_percent_fps_eta():
-    from vgen.progress import Event
-    from vgen.worker.handler import Throttle
+    from vgen.run.progress import Event
+    from vgen.remote.worker.handler import Throttle
 
     sent: list[dict] = []
     t = Throttle(sent.append, every_percent=5, every_s=3600)

@@ -13,13 +13,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-from vgen import kenburns
+from vgen.model import kenburns
 from vgen.errors import MediaError, SpecError
-from vgen.ffmpeg import FFmpeg
+from vgen.ffmpeg.binary import FFmpeg
 import dataclasses
 
-from vgen.probe import AVFacts, ImageFacts, audio_seconds_cached, av_facts, image_facts
-from vgen.spec import LoadedSpec, MusicTrack, Slide
+from vgen.ffmpeg.probe import AVFacts, ImageFacts, audio_seconds_cached, av_facts, image_facts
+from vgen.model.spec import LoadedSpec, MusicTrack, Slide
 
 AUDIO_RATE = 48_000
 

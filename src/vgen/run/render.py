@@ -17,19 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vgen import audio, commands, compose, malloc
-from vgen.checkpoint import Store, atomic_write_text, fsync_file, fsync_rename
-from vgen.commands import Command
-from vgen.encoders import choose
+from vgen.ffmpeg import audio
+from vgen.ffmpeg import commands
+from vgen.picture import source as compose
+from vgen import machine as malloc
+from vgen.run.store import Store, atomic_write_text, fsync_file, fsync_rename
+from vgen.ffmpeg.commands import Command
+from vgen.ffmpeg.encoders import choose
 from vgen.errors import FFmpegError, MediaError, SpecError
-from vgen.ffmpeg import FFmpeg, find_ffmpeg, xfade_transitions
-from vgen.plan import Plan, Segment, build_plan, file_digest
-from vgen.probe import audio_length, frame_count
-from vgen.progress import Emit, Event, null_listener
-from vgen.runner import DiskFull, disk_full, run
-from vgen.spec import LoadedSpec, as_draft, load_spec
-from vgen.subtitles import Captions, load_captions
-from vgen.timeline import Timeline, load_timeline
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg, xfade_transitions
+from vgen.model.plan import Plan, Segment, build_plan, file_digest
+from vgen.ffmpeg.probe import audio_length, frame_count
+from vgen.run.progress import Emit, Event, null_listener
+from vgen.run.runner import DiskFull, disk_full, run
+from vgen.model.spec import LoadedSpec, as_draft, load_spec
+from vgen.ffmpeg.captions import Captions, load_captions
+from vgen.model.timeline import Timeline, load_timeline
 
 
 @dataclass(frozen=True)
@@ -365,7 +368,7 @@ def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, base:
 
 
 def _warm() -> None:
-    from vgen import warp
+    from vgen.picture import warp
 
     warp.warm()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vgen.spec import KEN_BURNS_PRESETS, KenBurns, KenBurnsMove
+from vgen.model.spec import KEN_BURNS_PRESETS, KenBurns, KenBurnsMove
 
 PRESET_ZOOM = 1.2  # zoom of the pan presets and the far end of the zoom presets
 

@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vgen import __version__, commands, compose
+from vgen import __version__
+from vgen.ffmpeg import commands
+from vgen.picture import source as compose
 from vgen.errors import VgenError
 
 app = typer.Typer(
@@ -81,9 +83,9 @@ def render(
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
 ) -> None:
     """Render SPEC to its output MP4, resuming from finished segments."""
-    from vgen.progress import RichProgress, json_listener, null_listener
-    from vgen.render import Options, prepare
-    from vgen.render import render as do_render
+    from vgen.run.progress import RichProgress, json_listener, null_listener
+    from vgen.run.render import Options, prepare
+    from vgen.run.render import render as do_render
 
     opts = Options(work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout, jobs=jobs,
                    disk_check=disk_check)
@@ -122,7 +124,7 @@ def render(
 
 def _stop_on_signals() -> None:
     """SIGTERM (a worker being stopped) and Ctrl-C stop FFmpeg and unwind: pieces are kept."""
-    from vgen.runner import request_stop
+    from vgen.run.runner import request_stop
 
     def handler(signum: int, frame: object) -> None:
         request_stop(signum)
@@ -138,9 +140,9 @@ def clean(
     draft: bool = typer.Option(False, "--draft", help="Remove the draft render's store instead."),
 ) -> None:
     """Remove the segment store of SPEC (finished segments and audio); the output video stays."""
-    from vgen.checkpoint import Store
-    from vgen.render import default_work_dir
-    from vgen.spec import as_draft, load_spec
+    from vgen.run.store import Store
+    from vgen.run.render import default_work_dir
+    from vgen.model.spec import as_draft, load_spec
 
     try:
         loaded = load_spec(spec)
@@ -168,7 +170,7 @@ def dry_run(
     compositor: Optional[str] = typer.Option(None, "--compositor", help="auto or ffmpeg: overrides the spec's output.compositor."),
 ) -> None:
     """Print the plan, every filter graph and the exact commands `render` would run, without rendering."""
-    from vgen.render import prepare
+    from vgen.run.render import prepare
 
     try:
         prep = prepare(spec, work_dir=work_dir, draft=draft, compositor=_compositor(compositor))
@@ -222,10 +224,10 @@ def dry_run(
 @app.command()
 def validate(spec: Path = SpecArg) -> None:
     """Check the spec and every asset (exists, decodes, sizes, durations); report all problems at once."""
-    from vgen.ffmpeg import find_ffmpeg
-    from vgen.render import check_transitions, load_spec_captions
-    from vgen.spec import load_spec
-    from vgen.timeline import build_timeline, gather_facts
+    from vgen.ffmpeg.binary import find_ffmpeg
+    from vgen.run.render import check_transitions, load_spec_captions
+    from vgen.model.spec import load_spec
+    from vgen.model.timeline import build_timeline, gather_facts
 
     try:
         loaded = load_spec(spec)
@@ -262,7 +264,7 @@ def frame(
     compositor: Optional[str] = typer.Option(None, "--compositor", help="auto or ffmpeg: overrides the spec's output.compositor."),
 ) -> None:
     """Render the one frame the full render shows at a time (motion, transition, caption), in about a second."""
-    from vgen.frame import parse_time, render_frame
+    from vgen.tools.frame import parse_time, render_frame
 
     try:
         if (at is None) == (slide is None):
@@ -290,8 +292,8 @@ def compare_cmd(
     window: float = typer.Option(1.0, "--window", min=0.1, help="Seconds per stretch in the worst-stretches list."),
 ) -> None:
     """Compare two videos for a cut-over: durations, A/V offset, loudness, PSNR/SSIM/VMAF, worst stretches."""
-    from vgen.compare import check, compare
-    from vgen.ffmpeg import find_ffmpeg
+    from vgen.tools.compare import check, compare
+    from vgen.ffmpeg.binary import find_ffmpeg
 
     try:
         report = compare(find_ffmpeg(), a, b, vmaf=vmaf, window_s=window)
@@ -336,7 +338,7 @@ def schema() -> None:
     """Print the JSON Schema of the spec, for editors (yaml-language-server) and CI checks."""
     import json
 
-    from vgen.spec import json_schema
+    from vgen.model.spec import json_schema
 
     print(json.dumps(json_schema(), indent=2))
 
@@ -344,7 +346,7 @@ def schema() -> None:
 @app.command()
 def init(path: Path = typer.Argument(Path("spec.yaml"), help="Where to write the starter spec.")) -> None:
     """Write a commented starter spec (never over an existing file)."""
-    from vgen.starter import STARTER
+    from vgen.tools.starter import STARTER
 
     try:
         if path.exists():
@@ -363,7 +365,7 @@ def serve_runpod(ctx: typer.Context) -> None:
     except ImportError:
         _fail(VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'"))
         return
-    from vgen.worker.handler import _NVENC_PROBLEM, handler, startup_check
+    from vgen.remote.worker.handler import _NVENC_PROBLEM, handler, startup_check
 
     problem = startup_check()
     _NVENC_PROBLEM.append(problem)
@@ -389,7 +391,7 @@ def submit(
     api_base: Optional[str] = ApiOpt,
 ) -> None:
     """Upload SPEC's files to Supabase Storage (once per content), send the job to RunPod, optionally wait."""
-    from vgen.client import RunPodClient, Storage, build_job
+    from vgen.remote.client import RunPodClient, Storage, build_job
 
     try:
         client = RunPodClient(endpoint, api_base=api_base)
@@ -435,7 +437,7 @@ def status(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = A
     """Print a RunPod job's status (and its progress or result)."""
     import json as _json
 
-    from vgen.client import RunPodClient
+    from vgen.remote.client import RunPodClient
 
     try:
         client = RunPodClient(endpoint, api_base=api_base)
@@ -452,7 +454,7 @@ def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = A
     """Cancel a RunPod job: the worker stops FFmpeg; finished segments stay for a resend with its job_key."""
     import json as _json
 
-    from vgen.client import RunPodClient
+    from vgen.remote.client import RunPodClient
 
     try:
         client = RunPodClient(endpoint, api_base=api_base)
@@ -467,8 +469,8 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print the checks
     import dataclasses
     import json as _json
 
-    from vgen.doctor import checks
-    from vgen.ffmpeg import find_ffmpeg
+    from vgen.tools.doctor import checks
+    from vgen.ffmpeg.binary import find_ffmpeg
 
     try:
         ff = find_ffmpeg()

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vgen.encoders import EncoderChoice
-from vgen.timeline import Timeline
+from vgen.ffmpeg.encoders import EncoderChoice
+from vgen.model.timeline import Timeline
 
 GRAPH_VERSION = 4  # bump when graph.py, compose.py or warp.py changes what a given key renders (4: int16 kernel)
 AUDIO_VERSION = 1
@@ -108,7 +108,7 @@ def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffm
 
 def file_digest(path: Path, _cache: dict[tuple[str, int, int], str] = {}) -> str:  # noqa: B006 - memo
     """sha256 of a file's content (memoised by path, size and mtime)."""
-    from vgen.checkpoint import file_sha256
+    from vgen.run.store import file_sha256
 
     st = path.stat()
     memo = (str(path), st.st_size, st.st_mtime_ns)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgen.errors import SpecError
-from vgen.spec import SubtitleStyle
+from vgen.model.spec import SubtitleStyle
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")

@@ -10,9 +10,11 @@ from typing import Callable, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
-from vgen import cache, child, mp4
+from vgen import cache
+from vgen.run import child
+from vgen.ffmpeg import mp4
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg, input_safety_args
+from vgen.ffmpeg.binary import FFmpeg, input_safety_args
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vgen.simd import LANES, mulhrs, rows_to_i16, rows_to_u8, transpose16
+from vgen.picture._simd import LANES, mulhrs, rows_to_i16, rows_to_u8, transpose16
 
 WEIGHT_BITS = 14
 CANVAS_SHIFT = 7  # canvas samples are pixel << 7: the multiply-high then keeps 6 fractional bits

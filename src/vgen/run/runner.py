@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vgen import child, compose
-from vgen.commands import Command
+from vgen.run import child
+from vgen.picture import source as compose
+from vgen.ffmpeg.commands import Command
 from vgen.errors import FFmpegError, VgenError
 
 ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed

@@ -18,12 +18,12 @@ from typing import Any, Callable
 import yaml
 
 from vgen.errors import VgenError
-from vgen.progress import Event
-from vgen.render import Options, prepare, render
-from vgen.runner import Interrupted, request_stop, reset_stop
-from vgen.worker.fetch import Limits, fetch_all, fetch_text
-from vgen.worker.job import JobError, parse_job, safe_name
-from vgen.worker.upload import require_credentials, upload
+from vgen.run.progress import Event
+from vgen.run.render import Options, prepare, render
+from vgen.run.runner import Interrupted, request_stop, reset_stop
+from vgen.remote.worker.fetch import Limits, fetch_all, fetch_text
+from vgen.remote.worker.job import JobError, parse_job, safe_name
+from vgen.remote.worker.upload import require_credentials, upload
 
 ProgressSink = Callable[[dict[str, Any]], None]
 
@@ -136,7 +136,7 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
         raise
     render_s = time.monotonic() - started
     progress({"stage": "upload", "percent": 100})
-    from vgen.checkpoint import file_sha256
+    from vgen.run.store import file_sha256
 
     digest = await asyncio.to_thread(file_sha256, result.output)
     up = await upload(result.output, inp.output, folder / "upload.json")
@@ -156,8 +156,8 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
 def startup_check() -> str | None:
     """Once at worker start: can NVENC encode a frame here? None when it can, else why not.
     With VGEN_REQUIRE_NVENC=1 a worker without NVENC refuses jobs instead of encoding on the CPU."""
-    from vgen.encoders import try_encoder
-    from vgen.ffmpeg import find_ffmpeg
+    from vgen.ffmpeg.encoders import try_encoder
+    from vgen.ffmpeg.binary import find_ffmpeg
 
     ff = find_ffmpeg()
     if "h264_nvenc" not in ff.encoders:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from vgen.worker.job import JobError, safe_name
+from vgen.remote.worker.job import JobError, safe_name
 
 if TYPE_CHECKING:
     import aiohttp

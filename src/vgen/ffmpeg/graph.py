@@ -17,10 +17,10 @@ from typing import Any
 
 import ffmpeg as ffm
 
-from vgen import kenburns
-from vgen.ffmpeg import INPUT_SAFETY
-from vgen.probe import AVFacts, ImageFacts
-from vgen.timeline import SlideTL, Timeline
+from vgen.model import kenburns
+from vgen.ffmpeg.binary import INPUT_SAFETY
+from vgen.ffmpeg.probe import AVFacts, ImageFacts
+from vgen.model.timeline import SlideTL, Timeline
 
 # EXIF orientation -> filters that show the image upright.
 _ORIENT: dict[int, list[tuple[str, dict[str, Any]]]] = {

@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vgen import child
+from vgen.run import child
 from vgen.errors import MediaError
-from vgen.ffmpeg import FFmpeg
-from vgen.graph import escape_value
-from vgen.probe import AVFacts, audio_seconds, av_facts, count_frames
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.ffmpeg.graph import escape_value
+from vgen.ffmpeg.probe import AVFacts, audio_seconds, av_facts, count_frames
 
 OFFSET_RATE = 4000  # Hz of the audio envelopes correlated for the offset
 

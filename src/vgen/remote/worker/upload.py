@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgen.errors import VgenError
-from vgen.worker.job import OutputTarget
+from vgen.remote.worker.job import OutputTarget
 
 CHUNK = 6 * 1024 * 1024  # Supabase's resumable endpoint requires 6 MiB chunks
 

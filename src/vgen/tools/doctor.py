@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from vgen.encoders import try_encoder
-from vgen.ffmpeg import FFmpeg
+from vgen.ffmpeg.encoders import try_encoder
+from vgen.ffmpeg.binary import FFmpeg
 
 ENCODERS = ("h264_nvenc", "hevc_nvenc", "libx264", "libx265")
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import ffmpeg as ffm
 
-from vgen import audio, compose, graph
-from vgen.ffmpeg import FFmpeg
-from vgen.plan import Plan, Segment
-from vgen.timeline import Timeline
-from vgen.subtitles import Captions
+from vgen.ffmpeg import audio
+from vgen.picture import source as compose
+from vgen.ffmpeg import graph
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.plan import Plan, Segment
+from vgen.model.timeline import Timeline
+from vgen.ffmpeg.captions import Captions
 
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
 
@@ -43,7 +45,7 @@ class Command:
         if self.source is None:
             return shlex.join(self.argv)
         assert self.source_file is not None
-        return f"{shlex.quote(sys.executable)} -m vgen.compose {shlex.quote(str(self.source_file))} | " + \
+        return f"{shlex.quote(sys.executable)} -m vgen.picture.source {shlex.quote(str(self.source_file))} | " + \
             shlex.join(self.argv)
 
 

@@ -2,7 +2,7 @@
 
 Standard library only, so a web app needs nothing beyond vgen itself:
 
-    from vgen.client import RunPodClient, Storage, build_job
+    from vgen.remote.client import RunPodClient, Storage, build_job
     storage = Storage.from_env()                      # SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY
     job = build_job("ep-42.yaml", storage, "assets", output_bucket="videos", output_path="ch-a/ep-42.mp4")
     client = RunPodClient("my-endpoint-id")           # RUNPOD_API_KEY
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vgen.checkpoint import file_sha256
+from vgen.run.store import file_sha256
 from vgen.errors import VgenError
-from vgen.spec import load_spec
-from vgen.worker.handler import spec_paths
+from vgen.model.spec import load_spec
+from vgen.remote.worker.handler import spec_paths
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 DEFAULT_API = "https://api.runpod.ai/v2"

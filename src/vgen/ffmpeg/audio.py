@@ -15,9 +15,9 @@ from typing import Any
 import ffmpeg as ffm
 
 from vgen.errors import FFmpegError
-from vgen.ffmpeg import INPUT_SAFETY
-from vgen.plan import AudioJob
-from vgen.timeline import AUDIO_RATE
+from vgen.ffmpeg.binary import INPUT_SAFETY
+from vgen.model.plan import AudioJob
+from vgen.model.timeline import AUDIO_RATE
 
 AUDIO_CODEC_ARGS = ("-c:a", "aac", "-b:a", "192k")
 TRUE_PEAK = -1.5

@@ -1,6 +1,6 @@
 """Sample media made with FFmpeg's lavfi sources: the demo's assets and the tests' fixtures.
 
-`python -m vgen.samples DIR` writes the media `configs/demo.yaml` uses.
+`python -m vgen.tools.samples DIR` writes the media `configs/demo.yaml` uses.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vgen.ffmpeg import FFmpeg, find_ffmpeg
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
 
 
 def _ff(ff: FFmpeg, *args: str) -> None:

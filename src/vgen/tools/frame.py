@@ -13,14 +13,14 @@ from pathlib import Path
 
 import ffmpeg as ffm
 
-from vgen import compose
-from vgen.commands import Command, compile_args, frames_stream
+from vgen.picture import source as compose
+from vgen.ffmpeg.commands import Command, compile_args, frames_stream
 from vgen.errors import SpecError
-from vgen.ffmpeg import FFmpeg, find_ffmpeg
-from vgen.render import check_transitions, load_spec_captions
-from vgen.runner import run
-from vgen.spec import load_spec
-from vgen.timeline import Timeline, load_timeline
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
+from vgen.run.render import check_transitions, load_spec_captions
+from vgen.run.runner import run
+from vgen.model.spec import load_spec
+from vgen.model.timeline import Timeline, load_timeline
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)$")
 

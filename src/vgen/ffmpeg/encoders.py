@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vgen.errors import FFmpegError
-from vgen.ffmpeg import FFmpeg
-from vgen.spec import Output
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.spec import Output
 
 # NVENC p-presets -> the x264/x265 preset of similar speed/quality balance on a CPU.
 P_TO_X264 = {"p1": "ultrafast", "p2": "superfast", "p3": "veryfast", "p4": "faster", "p5": "fast",

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import IO
 
 from vgen.errors import MediaError, VgenError
-from vgen.ffmpeg import FFmpeg
-from vgen.probe import audio_length, audio_seconds, decoded_frames, frame_count
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.ffmpeg.probe import audio_length, audio_seconds, decoded_frames, frame_count
 
 MANIFEST = "manifest.json"
 

@@ -8,7 +8,7 @@ canvas (`warp.resample`), composed in threads that run beside the encoder. FFmpe
 does best: decoding, captions (libass) and encoding.
 
 A `Source` describes the frames of one segment completely (it is what `dry-run` prints, as
-JSON, and `python -m vgen.compose source.json` writes the same frames to stdout). Looping
+JSON, and `python -m vgen.picture.source source.json` writes the same frames to stdout). Looping
 clips are decoded and fitted by FFmpeg and read frame by frame. A spec with a transition other
 than the blends below is rendered through the FFmpeg graph instead (`choose`), all of it, so a
 frame never depends on where the segments are cut.
@@ -32,10 +32,12 @@ from typing import IO, Iterator
 import ffmpeg as ffm
 import numpy as np
 
-from vgen import child, graph, kenburns
+from vgen.run import child
+from vgen.ffmpeg import graph
+from vgen.model import kenburns
 from vgen.errors import FFmpegError
-from vgen.ffmpeg import FFmpeg
-from vgen.timeline import SlideTL, Timeline
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.timeline import SlideTL, Timeline
 
 BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
 SOURCE_VERSION = 2  # 2: move and canvas as objects
@@ -259,7 +261,7 @@ class ClipReader:
 
 
 def load_canvas(layer: Layer) -> Planes:
-    from vgen import warp
+    from vgen.picture import warp
 
     try:
         proc = child.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
@@ -284,7 +286,7 @@ _scratch = threading.local()
 
 def draw_layer(layer: Layer, planes: Planes, g: int, out: np.ndarray, width: int, height: int) -> None:
     """Frame g of one layer into `out` (a yuv420p frame buffer)."""
-    from vgen import warp
+    from vgen.picture import warp
 
     if planes.frame is not None:
         out[:] = np.frombuffer(planes.frame, dtype=np.uint8)
@@ -311,7 +313,7 @@ _BACKGROUND = {"fadeblack": (16, 128), "fadewhite": (235, 128)}  # BT.709 limite
 
 def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None = None) -> np.ndarray:
     """Global frame g as one yuv420p buffer (into `out` when given)."""
-    from vgen import warp
+    from vgen.picture import warp
 
     on = [x for x in src.layers if x.clip_start <= g < x.clip_end]
     out = np.empty(src.frame_bytes, dtype=np.uint8) if out is None else out
@@ -433,10 +435,10 @@ def _grow_pipe(fd: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m vgen.compose source.json`: the frames to stdout (what `dry-run` shows)."""
+    """`python -m vgen.picture.source source.json`: the frames to stdout (what `dry-run` shows)."""
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
-        print("usage: python -m vgen.compose SOURCE.json > frames.yuv", file=sys.stderr)
+        print("usage: python -m vgen.picture.source SOURCE.json > frames.yuv", file=sys.stderr)
         return 2
     src = Source.from_json(Path(args[0]).read_text(encoding="utf-8"))
     try:
