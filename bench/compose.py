@@ -35,7 +35,7 @@ from vgen.ffmpeg import graph  # noqa: E402
 from vgen.tools import samples  # noqa: E402
 from vgen.ffmpeg.commands import GLOBAL_ARGS  # noqa: E402
 from vgen.ffmpeg.binary import find_ffmpeg  # noqa: E402
-from vgen.run.render import prepare  # noqa: E402
+from vgen.pipeline import prepare  # noqa: E402
 
 W, H, FPS, SLIDES = 1920, 1080, 30, 6
 
@@ -243,7 +243,7 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
                         vgen_argv("render", "-q", "--fresh", str(persp)), 1, memory=first)
                 measure("compose only: perspective graph to null", null_graph, 1)
             with open(os.devnull, "wb") as null:
-                measure("compose only: vgen raw frames to /dev/null", [sys.executable, "-m", "vgen.picture.source",
+                measure("compose only: vgen raw frames to /dev/null", [sys.executable, "-m", "vgen.picture",
                                                                       "source.json"], 1, null)
         # A core to spare, as on a GPU box where NVENC encodes: the same x264 held to one thread (an
         # FFmpeg wrapper adds -threads 1 to libx264 runs), so the composer has the other core.

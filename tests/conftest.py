@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import run_ff
 from vgen.tools import samples
 from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
 
@@ -21,10 +22,6 @@ os.environ.setdefault("RUNPOD_SKIP_GPU_CHECK", "true")
 @pytest.fixture(scope="session")
 def ff() -> FFmpeg:
     return find_ffmpeg()
-
-
-def run_ff(ff: FFmpeg, *args: str) -> None:
-    subprocess.run([ff.path, "-hide_banner", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -67,44 +64,6 @@ def _exif_rotated(path: Path) -> Path:
     return path
 
 
-def write_spec(folder: Path, spec: dict[str, Any], name: str = "spec.yaml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    p = folder / name
-    p.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return p
-
-
-def base_spec(out: str = "out.mp4", w: int = 160, h: int = 90, fps: int = 10, seconds: float = 300) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "output": {"path": out, "width": w, "height": h, "fps": fps, "encoder": "libx264", "preset": "ultrafast",
-                   "quality": 18},
-        "segments": {"seconds": seconds},
-        "slides": [],
-    }
-
-
-def gray_frames(ff: FFmpeg, path: Path, w: int, h: int, vf: str = "") -> np.ndarray:
-    """All frames of a video's luma as float arrays (n, h, w)."""
-    filt = f"{vf + ',' if vf else ''}scale={w}:{h}:flags=bicubic,format=gray"
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-vf", filt, "-f", "rawvideo", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)
-
-
-def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
-    """Frame `index` (0-based) as an (h, w, 3) uint8 array."""
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{index}),format=rgb24",
-                          "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
-
-
-def streams(ff: FFmpeg, path: Path) -> dict[str, Any]:
-    """What a user would check first: codecs, size, frames, durations."""
-    from vgen.ffmpeg.probe import audio_seconds, av_facts, count_frames
-
-    facts = av_facts(ff, path)
-    frames, _ = count_frames(ff, path)
-    info = subprocess.run([ff.path, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-    return {"facts": facts, "frames": frames, "audio_s": audio_seconds(ff, path) if facts.has_audio else 0.0,
-            "info": info}
+@pytest.fixture(scope="session")
+def long_narration(ff, tmp_path_factory):
+    return samples.tone(ff, tmp_path_factory.mktemp("narr") / "narration.mp3", 14.2)

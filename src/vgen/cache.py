@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vgen.files import partial_path
+
 KEEP = 500  # entries per file; the oldest go first
 
 
@@ -45,7 +47,7 @@ def put(name: str, key: str, value: Any) -> None:
     known[key] = value
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
+        tmp = partial_path(cache, unique=True)
         tmp.write_text(json.dumps(dict(list(known.items())[-KEEP:])))
         os.replace(tmp, cache)
     except OSError:

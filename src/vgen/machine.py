@@ -1,4 +1,9 @@
-"""glibc's malloc held to two arenas, so a long render's memory stays flat in its length.
+"""What the machine gives a render: the cores it may use, and glibc's malloc held to two arenas.
+
+Cores: the process's CPU affinity (a container's cpuset), which decides the composing threads
+and whether the audio renders beside the video.
+
+Arenas: a long render's memory stays flat in its length.
 
 Each segment starts new threads (composers, canvas loader, FFmpeg readers). glibc gives a new
 thread an arena of its own, up to 8 per core, and every arena keeps what was freed in it: over a
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 
 M_ARENA_MAX = -8  # glibc malloc.h
@@ -28,3 +34,11 @@ def bound_arenas(arenas: int = ARENAS) -> bool:
         return ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas) == 1
     except (OSError, AttributeError):
         return False
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container's cpuset sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

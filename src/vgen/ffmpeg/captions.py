@@ -13,8 +13,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vgen.errors import SpecError
-from vgen.model.spec import SubtitleStyle
+from vgen.errors import FFmpegError, SpecError
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.spec import LoadedSpec, SubtitleStyle
+from vgen.model.timeline import Timeline
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
@@ -184,3 +186,22 @@ def load_captions(path: Path, style: SubtitleStyle, width: int, height: int, vid
     if (w := font_warning(style.font, fonts_dir)) is not None:
         warnings.append(w)
     return Captions(path, to_ass(cues, style, width, height), tuple(cues), tuple(warnings))
+
+
+def for_spec(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | None, Path | None]:
+    """The spec's captions, checked, and the fonts folder; errors name the spec line as well as the
+    caption's."""
+    sub = loaded.spec.subtitles
+    if sub is None:
+        return None, None
+    if not ff.has_filter("ass"):
+        raise FFmpegError(f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
+                          "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)")
+    fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
+    if fonts is not None and not fonts.is_dir():
+        raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
+    try:
+        caps = load_captions(loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts)
+    except SpecError as exc:
+        raise SpecError(f"{loaded.where(('subtitles', 'path'))}: {exc.message}", exc.hint) from exc
+    return caps, fonts

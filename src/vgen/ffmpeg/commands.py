@@ -15,13 +15,13 @@ from typing import Any
 
 import ffmpeg as ffm
 
-from vgen.ffmpeg import audio
-from vgen.picture import source as compose
-from vgen.ffmpeg import graph
+from vgen.ffmpeg import audio, graph
 from vgen.ffmpeg.binary import FFmpeg
+from vgen.ffmpeg.captions import Captions
+from vgen.files import partial_path
 from vgen.model.plan import Plan, Segment
 from vgen.model.timeline import Timeline
-from vgen.ffmpeg.captions import Captions
+from vgen.picture.source import Source, build_source
 
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
 
@@ -38,14 +38,14 @@ class Command:
     seconds: float = 0.0
     script: Path | None = None
     script_text: str = ""
-    source: compose.Source | None = None  # raw frames piped to FFmpeg's stdin
+    source: Source | None = None  # raw frames piped to FFmpeg's stdin
     source_file: Path | None = None  # where the source is written, as JSON, for the shell form
 
     def shell(self) -> str:
         if self.source is None:
             return shlex.join(self.argv)
         assert self.source_file is not None
-        return f"{shlex.quote(sys.executable)} -m vgen.picture.source {shlex.quote(str(self.source_file))} | " + \
+        return f"{shlex.quote(sys.executable)} -m vgen.picture {shlex.quote(str(self.source_file))} | " + \
             shlex.join(self.argv)
 
 
@@ -65,10 +65,6 @@ def compile_args(ff: FFmpeg, out: Any, script: Path | None) -> tuple[tuple[str, 
     return tuple(argv), text
 
 
-def tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
-
-
 def segment_path(plan: Plan, seg: Segment, recipe: str = "") -> Path:
     """A segment's file: named by its plan key and the exact graph and options that render it, so
     a changed vgen or FFmpeg never reuses a piece rendered another way."""
@@ -80,7 +76,7 @@ _PLACEHOLDER = "@VGEN_SEGMENT@"
 
 
 def raw_input(tl: Timeline) -> Any:
-    """FFmpeg's side of the pipe from `compose`: raw BT.709 yuv420p frames at the output size and rate,
+    """FFmpeg's side of the pipe from `vgen.picture`: raw BT.709 yuv420p frames at the output size and rate,
     tagged as such (untagged, FFmpeg 7+ assumes BT.601 and converts them to the BT.709 output)."""
     return ffm.input("pipe:0", f="rawvideo", pixel_format="yuv420p", video_size=(tl.width, tl.height),
                      framerate=graph.rate(tl.fps), color_range="tv", colorspace="bt709", color_primaries="bt709",
@@ -88,12 +84,12 @@ def raw_input(tl: Timeline) -> Any:
 
 
 def frames_stream(ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | None, fonts_dir: Path | None,
-                  compositor: str = "raw") -> tuple[Any, compose.Source | None]:
-    """The video of global frames [first, end): piped raw from `compose` ("raw", see compose.choose),
+                  compositor: str = "raw") -> tuple[Any, Source | None]:
+    """The video of global frames [first, end): piped raw from `vgen.picture` ("raw", see `source.choose`),
     or the FFmpeg filter graph ("ffmpeg"); captions are burned in by FFmpeg either way."""
     if compositor == "ffmpeg":
         return graph.segment_graph(tl, first, end, subs, fonts_dir), None
-    source = compose.build_source(ff, tl, first, end)
+    source = build_source(ff, tl, first, end)
     stream = raw_input(tl).video
     if subs is not None:
         stream = graph.burn_captions(stream, first, subs, fonts_dir).filter("format", "yuv420p")
@@ -106,7 +102,7 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
     subs = captions.file_for(plan.work_dir) if captions else None
     stream, source = frames_stream(ff, tl, seg.first, seg.end, subs, fonts_dir, compositor)
     stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
-    out = ffm.output(stream, str(tmp_path(stub)), f="mp4", **_pairs(plan.encoder.args))
+    out = ffm.output(stream, str(partial_path(stub)), f="mp4", **_pairs(plan.encoder.args))
     argv, text = compile_args(ff, out, stub.with_suffix(".graph.txt"))
     sources = {str(s.source) for s in tl.slides}
 
@@ -126,7 +122,7 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
     final = segment_path(plan, seg, recipe)
     argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
     script = final.with_suffix(".graph.txt") if text else None
-    return Command(f"segment {seg.index + 1}", argv, final, tmp_path(final), seg.frames, seg.frames / float(tl.fps),
+    return Command(f"segment {seg.index + 1}", argv, final, partial_path(final), seg.frames, seg.frames / float(tl.fps),
                    script, text, source, final.with_suffix(".source.json") if source else None)
 
 
@@ -147,7 +143,7 @@ def loudness_command(ff: FFmpeg, plan: Plan) -> Command:
 def audio_command(ff: FFmpeg, plan: Plan, measured: audio.Measured | None = None) -> Command:
     """The final mix, encoded once (pass 2 of the loudness normalisation when there is a target)."""
     final = audio_path(plan)
-    tmp = tmp_path(final)
+    tmp = partial_path(final)
     script = final.with_suffix(".graph.txt")
     out = ffm.output(audio.final_stream(plan.audio, measured), str(tmp), f="mp4", **_pairs(audio.AUDIO_CODEC_ARGS))
     argv, text = compile_args(ff, out, script)
@@ -165,7 +161,7 @@ def join_list_path(plan: Plan) -> Path:
 
 def join_command(ff: FFmpeg, plan: Plan) -> Command:
     """Segments joined without re-encoding, the audio track muxed in, moov atom first."""
-    tmp = tmp_path(plan.output)
+    tmp = partial_path(plan.output)
     video = ffm.input(str(join_list_path(plan)), f="concat", safe=0)["v:0"]
     sound = ffm.input(str(audio_path(plan)))["a:0"]
     out = ffm.output(video, sound, str(tmp), c="copy", f="mp4", movflags="+faststart")

@@ -17,9 +17,9 @@ from typing import Any
 
 import ffmpeg as ffm
 
-from vgen.model import kenburns
 from vgen.ffmpeg.binary import INPUT_SAFETY
-from vgen.ffmpeg.probe import AVFacts, ImageFacts
+from vgen.model import kenburns
+from vgen.model.facts import AVFacts, ImageFacts
 from vgen.model.timeline import SlideTL, Timeline
 
 # EXIF orientation -> filters that show the image upright.
@@ -245,7 +245,7 @@ def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = No
     """The stream of global frames [first, end): visible slides joined by their transitions,
     captions burned in."""
     shown = [(s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
-             for s in tl.slides if s.clip_start < end and s.clip_end > first]
+             for s in tl.visible(first, end)]
     acc = None
     for (slide, local, frames), src in zip(shown, _shared_inputs(tl, shown)):
         if slide.kind == "image":

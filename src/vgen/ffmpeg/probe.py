@@ -1,20 +1,26 @@
-"""Media facts: image headers through Pillow, audio/video through ffprobe or, without it, `ffmpeg -i`."""
+"""Media facts: image headers through Pillow, audio/video through ffprobe or, without it, `ffmpeg -i`.
+
+`gather` probes every asset of a spec once, before anything is built from it; the checks of the
+files vgen writes itself (frame counts, audio lengths) read their MP4 boxes (`vgen.ffmpeg.mp4`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
 from vgen import cache
-from vgen.run import child
+from vgen.errors import AssetProblems, MediaError, last_line
 from vgen.ffmpeg import mp4
-from vgen.errors import MediaError
 from vgen.ffmpeg.binary import FFmpeg, input_safety_args
+from vgen.model.facts import AVFacts, Facts, ImageFacts
+from vgen.model.spec import LoadedSpec
+from vgen.run import child
 
 T = TypeVar("T")
 
@@ -22,30 +28,6 @@ Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bomb
 
 # EXIF orientations whose displayed image has width and height swapped.
 _SWAPS_AXES = {5, 6, 7, 8}
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    path: Path
-    width: int  # as displayed, after the EXIF orientation
-    height: int
-    orientation: int  # EXIF 1..8
-    has_alpha: bool
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class AVFacts:
-    path: Path
-    duration: float
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    has_video: bool = False
-    has_audio: bool = False
-    sample_rate: int = 0
-    channels: int = 0
-    size_bytes: int = 0
 
 
 def _missing(path: Path, what: str) -> MediaError:
@@ -87,7 +69,7 @@ def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
            str(path)]
     proc = child.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if proc.returncode != 0:
-        raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
+        raise MediaError(f"{path}: FFmpeg cannot read it ({last_line(proc.stderr)})", "re-encode or replace the file")
     data = json.loads(proc.stdout or "{}")
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
@@ -149,13 +131,8 @@ def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
         [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=120
     )
     if "Duration:" not in proc.stderr:
-        raise MediaError(f"{path}: FFmpeg cannot read it ({_last_line(proc.stderr)})", "re-encode or replace the file")
+        raise MediaError(f"{path}: FFmpeg cannot read it ({last_line(proc.stderr)})", "re-encode or replace the file")
     return parse_ffmpeg_info(proc.stderr, path, path.stat().st_size)
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"
 
 
 def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
@@ -167,7 +144,7 @@ def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
-        raise MediaError(f"{path}: cannot read its video ({_last_line(proc.stderr)})", "delete it and render again")
+        raise MediaError(f"{path}: cannot read its video ({last_line(proc.stderr)})", "delete it and render again")
     d = _DURATION.search(proc.stderr)
     seconds = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
     return frames[-1], seconds
@@ -208,7 +185,7 @@ def decoded_frames(ff: FFmpeg, path: Path) -> int:
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
-        raise MediaError(f"{path}: does not decode ({_last_line(proc.stderr)})", "delete it and render again")
+        raise MediaError(f"{path}: does not decode ({last_line(proc.stderr)})", "delete it and render again")
     return frames[-1]
 
 
@@ -234,5 +211,38 @@ def audio_seconds(ff: FFmpeg, path: Path) -> float:
     )
     sizes = [int(m) for m in re.findall(r"^total_size=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not sizes:
-        raise MediaError(f"{path}: cannot decode its audio ({_last_line(proc.stderr)})", "delete it and render again")
+        raise MediaError(f"{path}: cannot decode its audio ({last_line(proc.stderr)})", "delete it and render again")
     return sizes[-1] / 2 / 48000
+
+
+def gather(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> Facts:
+    """Probe every asset the spec names, once (`decode`: every image pixel too, as `validate` does).
+    Raises AssetProblems with one line per problem, each naming its spec line."""
+    facts: Facts = {}
+    problems: list[str] = []
+    for ref in loaded.spec.assets():
+        if ref.role in ("subtitles", "fonts"):  # checked with the captions, against the timeline
+            continue
+        path = loaded.resolve(ref.path)
+        if path in facts and ref.role != "narration":
+            continue
+        try:
+            facts[path] = _probe(ff, path, ref.role, decode)
+        except MediaError as exc:
+            problems.append(f"{loaded.where(ref.loc)}: {exc}")
+    if problems:
+        raise AssetProblems(problems)
+    return facts
+
+
+def _probe(ff: FFmpeg, path: Path, role: str, decode: bool) -> ImageFacts | AVFacts:
+    if role == "image":
+        return image_facts(path, decode=decode)
+    av = av_facts(ff, path)
+    if role == "video" and not av.has_video:
+        raise MediaError(f"{path}: has no video stream", "use image: for pictures, or a video file")
+    if role in ("narration", "music") and not av.has_audio:
+        raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
+    if role == "narration":  # the decoded length, not the header's estimate: the video's length depends on it
+        av = dataclasses.replace(av, duration=audio_seconds_cached(ff, path))
+    return av

@@ -11,12 +11,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from vgen.ffmpeg.encoders import EncoderChoice
+from vgen.model.facts import AVFacts
+from vgen.model.spec import MusicTrack
 from vgen.model.timeline import Timeline
 
-GRAPH_VERSION = 4  # bump when graph.py, compose.py or warp.py changes what a given key renders (4: int16 kernel)
+if TYPE_CHECKING:
+    from vgen.ffmpeg.encoders import EncoderChoice
+
+# Bump when ffmpeg/graph.py or picture/ (source, draw, warp) change what a given key renders (4: int16 kernel).
+GRAPH_VERSION = 4
 AUDIO_VERSION = 1
 
 
@@ -38,7 +43,7 @@ class AudioJob:
     key: str
     samples: int
     narration: Path | None
-    music: tuple = ()  # (MusicTrack, AVFacts) pairs, played in turn
+    music: tuple[tuple[MusicTrack, AVFacts], ...] = ()  # played in turn
     loudness: float | None = None
 
 
@@ -96,7 +101,7 @@ def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffm
     bounds = [0, *cut_points(tl, round(segment_seconds * float(tl.fps))), tl.total_frames]
     segments = []
     for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
-        shown = tuple(s.index for s in tl.slides if s.clip_start < b and s.clip_end > a)
+        shown = tuple(s.index for s in tl.visible(a, b))
         segments.append(Segment(i, a, b, shown, segment_key(tl, a, b, shown, encoder, ffmpeg_version, digest)))
     narration = tl.narration.path if tl.narration else None
     audio_key = _hash({"v": AUDIO_VERSION, "samples": tl.audio_samples,
@@ -104,14 +109,3 @@ def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffm
                        "music": [[t.model_dump(), digest(f.path)] for t, f in tl.music], "loudness": tl.loudness})
     job = AudioJob(audio_key, tl.audio_samples, narration, tl.music, tl.loudness)
     return Plan(tl, encoder, tuple(segments), job, output, work_dir)
-
-
-def file_digest(path: Path, _cache: dict[tuple[str, int, int], str] = {}) -> str:  # noqa: B006 - memo
-    """sha256 of a file's content (memoised by path, size and mtime)."""
-    from vgen.run.store import file_sha256
-
-    st = path.stat()
-    memo = (str(path), st.st_size, st.st_mtime_ns)
-    if memo not in _cache:
-        _cache[memo] = file_sha256(path)
-    return _cache[memo]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -106,9 +106,7 @@ class KenBurnsMove(_Model):
     easing: Easing = "linear"
 
 
-KenBurns = Union[
-    Literal["auto", "none", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"], KenBurnsMove
-]
+KenBurns = Literal["auto", "none", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"] | KenBurnsMove
 
 
 class Defaults(_Model):
@@ -133,8 +131,14 @@ class Slide(_Model):
         return self
 
     @property
+    def kind(self) -> Literal["image", "video"]:
+        return "image" if self.image is not None else "video"
+
+    @property
     def source(self) -> str:
-        return self.image if self.image is not None else self.video  # type: ignore[return-value]
+        source = self.image if self.image is not None else self.video
+        assert source is not None  # _one_source
+        return source
 
 
 class MusicTrack(_Model):
@@ -177,6 +181,18 @@ class Subtitles(_Model):
     fonts_dir: str | None = Field(None, description="Folder of font files to use.")
 
 
+AssetRole = Literal["image", "video", "narration", "music", "subtitles", "fonts"]
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A file the spec names: where in the spec (`loc`), the path as written, and what it is."""
+
+    loc: tuple[str | int, ...]
+    path: str
+    role: AssetRole
+
+
 class Spec(_Model):
     version: Literal[1] = Field(description="Spec format version; always 1.")
     output: Output = Field(default_factory=Output)
@@ -185,6 +201,23 @@ class Spec(_Model):
     slides: list[Slide] = Field(min_length=1)
     audio: Audio | None = None
     subtitles: Subtitles | None = None
+
+    def assets(self) -> list[AssetRef]:
+        """Every file the spec names, in spec order: the one list that probing, validation, the
+        worker's job checks and the client's uploads all read."""
+        refs = [AssetRef(("slides", i, s.kind), s.source, s.kind) for i, s in enumerate(self.slides)]
+        if self.audio is not None:
+            if self.audio.narration is not None:
+                refs.append(AssetRef(("audio", "narration"), self.audio.narration, "narration"))
+            single = not isinstance(self.audio.music, list)
+            for i, track in enumerate(self.audio.tracks):
+                loc: tuple[str | int, ...] = ("audio", "music", "path") if single else ("audio", "music", i, "path")
+                refs.append(AssetRef(loc, track.path, "music"))
+        if self.subtitles is not None:
+            refs.append(AssetRef(("subtitles", "path"), self.subtitles.path, "subtitles"))
+            if self.subtitles.fonts_dir is not None:
+                refs.append(AssetRef(("subtitles", "fonts_dir"), self.subtitles.fonts_dir, "fonts"))
+        return refs
 
 
 @dataclass(frozen=True)

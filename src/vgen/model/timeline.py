@@ -2,7 +2,8 @@
 
 Slide i starts where slide i-1 ends; the transition into a slide is centred on that
 boundary. Each slide is *visible* from `clip_start` to `clip_end` (its hold plus the halves
-of its transitions). Everything here is pure: media facts come in as arguments.
+of its transitions). Everything here is pure: media facts come in as arguments (probing them is
+`vgen.ffmpeg.probe.gather`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from vgen.errors import SpecError
 from vgen.model import kenburns
-from vgen.errors import MediaError, SpecError
-from vgen.ffmpeg.binary import FFmpeg
-import dataclasses
-
-from vgen.ffmpeg.probe import AVFacts, ImageFacts, audio_seconds_cached, av_facts, image_facts
+from vgen.model.facts import AVFacts, Facts, ImageFacts
 from vgen.model.spec import LoadedSpec, MusicTrack, Slide
 
 AUDIO_RATE = 48_000
@@ -80,6 +78,10 @@ class Timeline:
     def frame_time(self, frame: int) -> float:
         return float(frame / self.fps)
 
+    def visible(self, first: int, end: int) -> tuple[SlideTL, ...]:
+        """The slides on screen somewhere in global frames [first, end), in order."""
+        return tuple(s for s in self.slides if s.clip_start < end and s.clip_end > first)
+
 
 def fps_fraction(fps: float) -> Fraction:
     """29.97 -> 30000/1001, 30 -> 30: NTSC rates exact, others as written."""
@@ -101,51 +103,6 @@ def canvas_size(fit: str, img_w: int, img_h: int, out_w: int, out_h: int) -> tup
     return img_w * s, img_h * s
 
 
-Facts = dict[Path, "ImageFacts | AVFacts"]
-
-
-def gather_facts(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> tuple[Facts, list[str]]:
-    """Probe every asset once; return the facts and every problem found, each naming its spec line."""
-    facts: Facts = {}
-    problems: list[str] = []
-    spec = loaded.spec
-    for i, slide in enumerate(spec.slides):
-        key = "image" if slide.image is not None else "video"
-        path = loaded.resolve(slide.source)
-        if path in facts:
-            continue
-        try:
-            if key == "image":
-                facts[path] = image_facts(path, decode=decode)
-            else:
-                av = av_facts(ff, path)
-                if not av.has_video:
-                    raise MediaError(f"{path}: has no video stream", "use image: for pictures, or a video file")
-                facts[path] = av
-        except MediaError as exc:
-            problems.append(f"{loaded.where(('slides', i, key))}: {exc}")
-    audio_files: list[tuple[str, tuple[Any, ...]]] = []
-    if spec.audio and spec.audio.narration:
-        audio_files.append((spec.audio.narration, ("audio", "narration")))
-    if spec.audio:
-        single = not isinstance(spec.audio.music, list)
-        for i, track in enumerate(spec.audio.tracks):
-            audio_files.append((track.path, ("audio", "music", "path") if single else ("audio", "music", i, "path")))
-    for rel, loc in audio_files:
-        path = loaded.resolve(rel)
-        try:
-            av = av_facts(ff, path)
-            if not av.has_audio:
-                raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
-            if loc == ("audio", "narration"):
-                # The decoded length, not the header's estimate: the video's length depends on it.
-                av = dataclasses.replace(av, duration=audio_seconds_cached(ff, path))
-            facts[path] = av
-        except MediaError as exc:
-            problems.append(f"{loaded.where(loc)}: {exc}")
-    return facts, problems
-
-
 def _transition_for(slide: Slide, loaded: LoadedSpec) -> tuple[str, float]:
     t = slide.transition or loaded.spec.defaults.transition
     return t.type, (0.0 if t.is_cut else t.duration)
@@ -158,8 +115,7 @@ def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
     fps = fps_fraction(out.fps)
     narration = None
     if spec.audio and spec.audio.narration:
-        narration = facts[loaded.resolve(spec.audio.narration)]
-        assert isinstance(narration, AVFacts)
+        narration = _av(facts, loaded.resolve(spec.audio.narration))
 
     # Boundaries of the cut-only timeline, rounded from cumulative time: no drift over hours.
     bounds = [0]
@@ -245,16 +201,12 @@ def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
                 facts=f,
             )
         )
-    music = tuple((t, facts[loaded.resolve(t.path)]) for t in (spec.audio.tracks if spec.audio else []))
+    music = tuple((t, _av(facts, loaded.resolve(t.path))) for t in (spec.audio.tracks if spec.audio else []))
     loudness = spec.audio.loudness if spec.audio else None
-    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music,  # type: ignore[arg-type]
-                    loudness)
+    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music, loudness)
 
 
-def load_timeline(loaded: LoadedSpec, ff: FFmpeg) -> Timeline:
-    """Probe the assets and build the timeline; the first asset problem is raised as one line."""
-    facts, problems = gather_facts(loaded, ff)
-    if problems:
-        more = f" (and {len(problems) - 1} more; run vgen validate)" if len(problems) > 1 else ""
-        raise MediaError(problems[0] + more)
-    return build_timeline(loaded, facts)
+def _av(facts: Facts, path: Path) -> AVFacts:
+    f = facts[path]
+    assert isinstance(f, AVFacts), f"{path} was probed as an image"
+    return f

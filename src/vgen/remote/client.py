@@ -1,6 +1,8 @@
 """The Flask side: send a spec to a RunPod endpoint running `vgen serve-runpod`, and follow it.
 
-Standard library only, so a web app needs nothing beyond vgen itself:
+Standard library only at import (no numpy, numba or renderer: `import vgen.client` takes a few
+milliseconds), so a web app needs nothing beyond vgen itself; `build_job` loads the spec with
+vgen's models when it is called:
 
     from vgen.remote.client import RunPodClient, Storage, build_job
     storage = Storage.from_env()                      # SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY
@@ -22,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vgen.run.store import file_sha256
 from vgen.errors import VgenError
-from vgen.model.spec import load_spec
-from vgen.remote.worker.handler import spec_paths
+from vgen.files import file_sha256
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 DEFAULT_API = "https://api.runpod.ai/v2"
@@ -147,10 +147,12 @@ def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output
               on_asset: Callable[[str, bool], None] | None = None) -> dict[str, Any]:
     """The job input for a local spec: its assets uploaded by content hash (skipped when already
     there), signed, and named by the relative paths the spec uses."""
+    from vgen.model.spec import load_spec  # pydantic: only when a job is built
+
     loaded = load_spec(spec_path)
     data = loaded.spec.model_dump(by_alias=True, exclude_none=True)
     assets: dict[str, str] = {}
-    for rel in dict.fromkeys(spec_paths(data)):
+    for rel in dict.fromkeys(ref.path for ref in loaded.spec.assets()):
         path = loaded.resolve(rel)
         if path.is_dir():
             raise ClientError(f"{rel}: folders (fonts_dir) cannot be sent yet", "remove fonts_dir for remote jobs")

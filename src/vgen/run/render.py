@@ -1,6 +1,6 @@
-"""Plan -> segments -> audio -> join -> verify: the one place where renders happen.
+"""Prepared commands -> segments -> audio -> join -> verify: the one place where renders happen.
 
-`prepare` builds everything `dry-run` prints; `render` runs exactly those commands, reusing
+`vgen.pipeline.prepare` builds everything `dry-run` prints; `render` runs exactly those commands, reusing
 checked pieces from the store, retrying failed or stalled runs, and renames the output into
 place only after its frames, duration and audio length are verified.
 """
@@ -15,45 +15,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from vgen.ffmpeg import audio
-from vgen.ffmpeg import commands
-from vgen.picture import source as compose
-from vgen import machine as malloc
-from vgen.run.store import Store, atomic_write_text, fsync_file, fsync_rename
+from vgen import machine
+from vgen.errors import FFmpegError, MediaError
+from vgen.ffmpeg import audio, commands
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
 from vgen.ffmpeg.commands import Command
-from vgen.ffmpeg.encoders import choose
-from vgen.errors import FFmpegError, MediaError, SpecError
-from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg, xfade_transitions
-from vgen.model.plan import Plan, Segment, build_plan, file_digest
 from vgen.ffmpeg.probe import audio_length, frame_count
+from vgen.files import atomic_write_text, fsync_file, fsync_rename
+from vgen.model.plan import Plan, Segment
+from vgen.model.timeline import Timeline
+from vgen.pipeline import Prepared, prepare
 from vgen.run.progress import Emit, Event, null_listener
 from vgen.run.runner import DiskFull, disk_full, run
-from vgen.model.spec import LoadedSpec, as_draft, load_spec
-from vgen.ffmpeg.captions import Captions, load_captions
-from vgen.model.timeline import Timeline, load_timeline
-
-
-@dataclass(frozen=True)
-class Prepared:
-    loaded: LoadedSpec
-    ff: FFmpeg
-    plan: Plan
-    segment_commands: tuple[Command, ...]
-    audio_command: Command
-    join_command: Command
-    captions: Captions | None = None
-    compositor: str = "raw"  # see compose.choose
-    compositor_notice: str | None = None
-
-    @property
-    def files(self) -> tuple[tuple[Path, str], ...]:
-        """Files the commands read that vgen writes first (the captions' ASS script)."""
-        c = self.captions
-        if c is None or c.ass_text is None:
-            return ()
-        return ((c.file_for(self.plan.work_dir), c.ass_text),)
+from vgen.run.store import Store
 
 
 @dataclass(frozen=True)
@@ -82,61 +58,6 @@ class Result:
     def realtime_factor(self) -> float:
         """Seconds of video rendered per second of wall time."""
         return self.duration_s / self.render_s if self.render_s > 0 else 0.0
-
-
-def default_work_dir(output: Path) -> Path:
-    return output.parent / f".{output.stem}.vgen"
-
-
-def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
-    used = {s.trans_in.type for s in tl.slides if s.trans_in}
-    if not used:
-        return
-    known = xfade_transitions(ff)
-    for s in tl.slides:
-        if s.trans_in and s.trans_in.type not in known:
-            where = loaded.where(("slides", s.index, "transition", "type"))
-            raise SpecError(f"{where}: FFmpeg {ff.version} has no xfade transition {s.trans_in.type!r}",
-                            "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)")
-
-
-def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None,
-            draft: bool = False, compositor: str | None = None) -> Prepared:
-    """Everything a render will run, computed without running it (dry-run prints this).
-    `compositor` overrides the spec's output.compositor."""
-    loaded = load_spec(spec_path)
-    if draft:
-        loaded = as_draft(loaded)
-    ff = ff or find_ffmpeg()
-    tl = load_timeline(loaded, ff)
-    check_transitions(loaded, tl, ff)
-    encoder = choose(ff, loaded.spec.output, tl.fps)
-    output = loaded.output_path.resolve()
-    work = (work_dir or default_work_dir(output)).resolve()
-    plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
-    captions, fonts = load_spec_captions(loaded, tl, ff)
-    how, notice = compose.choose(tl, compositor or loaded.spec.output.compositor)
-    segs = tuple(commands.segment_command(ff, plan, s, captions, fonts, how) for s in plan.segments)
-    return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan),
-                    captions, how, notice)
-
-
-def load_spec_captions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | None, Path | None]:
-    """The spec's captions, checked; errors name the spec line as well as the caption's."""
-    sub = loaded.spec.subtitles
-    if sub is None:
-        return None, None
-    if not ff.has_filter("ass"):
-        raise FFmpegError(f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
-                          "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)")
-    fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
-    if fonts is not None and not fonts.is_dir():
-        raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
-    try:
-        caps = load_captions(loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts)
-    except SpecError as exc:
-        raise SpecError(f"{loaded.where(('subtitles', 'path'))}: {exc.message}", exc.hint) from exc
-    return caps, fonts
 
 
 def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event,
@@ -240,7 +161,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     """Render the prepared plan to its output file."""
     plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
     started = time.monotonic()
-    malloc.bound_arenas()  # before the render's threads start: see vgen.malloc
+    machine.bound_arenas()  # before the render's threads start: see vgen.machine
     notices = [n for n in (plan.encoder.notice, prep.compositor_notice) if n]
     for n in notices:
         emit(Event("notice", n))
@@ -346,7 +267,7 @@ def audio_beside_video() -> bool:
     On 2 cores the composer and the encoder keep both busy: beside them the audio took as long in
     all (10 minutes of 640x360: 52.2 s against 51.6 s first, medians of 3 pairs), and its encoder
     (~55 MB RSS) added to the peak memory for as long as it ran (~12 s for 60 minutes)."""
-    return compose.usable_cores() > 2
+    return machine.usable_cores() > 2
 
 
 def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, base: Event,
@@ -390,7 +311,7 @@ def _run_all(fn: Callable[[Segment, Command], None], todo: list[tuple[Segment, C
             raise
 
 
-def _piece(seg: Segment) -> dict:
+def _piece(seg: Segment) -> dict[str, Any]:
     return {"key": seg.key, "first": seg.first, "end": seg.end, "frames": seg.frames}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from vgen.run import child
-from vgen.picture import source as compose
+from vgen.picture.draw import feed
 from vgen.ffmpeg.commands import Command
 from vgen.errors import FFmpegError, VgenError
 
@@ -128,7 +128,7 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
         """Compose the raw frames into FFmpeg's stdin; a failure stops FFmpeg and is raised below."""
         assert proc.stdin is not None and cmd.source is not None
         try:
-            compose.feed(cmd.source, proc.stdin, stop=_stop)
+            feed(cmd.source, proc.stdin, stop=_stop)
         except BrokenPipeError:
             pass  # FFmpeg stopped reading: its own error (or a stop) is what gets reported
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread

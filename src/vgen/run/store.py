@@ -8,50 +8,18 @@ two renders from sharing one work folder.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import threading
 import json
 import os
+import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from vgen.errors import MediaError, VgenError
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.probe import audio_length, audio_seconds, decoded_frames, frame_count
+from vgen.files import PARTIAL_GLOB, atomic_write_text, discard_partials, file_sha256
 
 MANIFEST = "manifest.json"
-
-
-def fsync_file(path: Path) -> None:
-    """Put a file's data on disk (run beside other work, a later fsync_rename finds little to do)."""
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
-
-
-def fsync_rename(tmp: Path, final: Path) -> None:
-    """Make `tmp` durable, then atomically give it its final name."""
-    fsync_file(tmp)
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    fsync_rename(tmp, path)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Store:
@@ -83,19 +51,19 @@ class Store:
             self._lock.close()
             self._lock = None
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         try:
             return json.loads((self.dir / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {"version": 1, "pieces": {}}
 
-    def record(self, name: str, info: dict) -> None:
+    def record(self, name: str, info: dict[str, Any]) -> None:
         with self._manifest_lock:
             m = self.manifest()
             m.setdefault("pieces", {})[name] = info
             atomic_write_text(self.dir / MANIFEST, json.dumps(m, indent=1, sort_keys=True))
 
-    def record_piece(self, path: Path, info: dict) -> None:
+    def record_piece(self, path: Path, info: dict[str, Any]) -> None:
         """Note a finished piece with its size and hash, so a later run can trust it cheaply."""
         self.record(path.name, {**info, "size": path.stat().st_size, "sha256": file_sha256(path)})
 
@@ -131,10 +99,9 @@ class Store:
 
     def discard_partials(self) -> None:
         """Half-written files of an interrupted run are never finished pieces: remove them."""
-        for p in self.dir.glob(".*.partial"):
-            p.unlink(missing_ok=True)
+        discard_partials(self.dir)
 
-    OWNED = ("seg-*", "audio-*", "loudness-*", "captions-*", "segments.txt", MANIFEST, ".*.partial", ".lock")
+    OWNED = ("seg-*", "audio-*", "loudness-*", "captions-*", "segments.txt", MANIFEST, PARTIAL_GLOB, ".lock")
 
     def clean(self) -> int:
         """Remove the store's own files (never anything else in the folder); return the bytes freed."""

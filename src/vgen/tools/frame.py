@@ -13,14 +13,14 @@ from pathlib import Path
 
 import ffmpeg as ffm
 
-from vgen.picture import source as compose
-from vgen.ffmpeg.commands import Command, compile_args, frames_stream
 from vgen.errors import SpecError
-from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
-from vgen.run.render import check_transitions, load_spec_captions
+from vgen.ffmpeg.binary import FFmpeg
+from vgen.ffmpeg.commands import Command, compile_args, frames_stream
+from vgen.files import fsync_rename, partial_path
+from vgen.model.timeline import Timeline
+from vgen.picture.source import choose
+from vgen.pipeline import load_and_check
 from vgen.run.runner import run
-from vgen.model.spec import load_spec
-from vgen.model.timeline import Timeline, load_timeline
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)$")
 
@@ -62,12 +62,10 @@ def pick_frame(tl: Timeline, at: float | None, slide: int | None) -> int:
 
 def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slide: int | None = None,
                  ff: FFmpeg | None = None, compositor: str | None = None) -> FrameResult:
-    loaded = load_spec(spec_path)
-    ff = ff or find_ffmpeg()
-    tl = load_timeline(loaded, ff)
-    check_transitions(loaded, tl, ff)
+    checked = load_and_check(spec_path, ff)
+    loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
+    captions, fonts = checked.captions, checked.fonts_dir
     f = pick_frame(tl, at, slide)
-    captions, fonts = load_spec_captions(loaded, tl, ff)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vgen-frame-") as tmp:
@@ -77,7 +75,7 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
             subs = captions.file_for(work)
             if captions.ass_text is not None:
                 subs.write_text(captions.ass_text, encoding="utf-8")
-        how, _ = compose.choose(tl, compositor or loaded.spec.output.compositor)
+        how, _ = choose(tl, compositor or loaded.spec.output.compositor)
         if how == "raw":
             start = f  # the raw-frame source draws any frame on its own
         else:
@@ -85,7 +83,7 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
             start = min([s.trans_in.first for s in tl.slides
                          if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames], default=f)
         stream, source = frames_stream(ff, tl, start, f + 1, subs, fonts, how)
-        partial = out.with_name(f".{out.name}.partial")
+        partial = partial_path(out)
         stream = stream.filter("trim", start_frame=f - start) if f > start else stream
         stream = stream.filter("scale", in_color_matrix="bt709", in_range="tv").filter("format", "rgb24")
         o = ffm.output(stream, str(partial), vframes=1, f="image2", update=1, vcodec="png")
@@ -93,6 +91,6 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
         argv, text = compile_args(ff, o, script)
         run(Command("frame", argv, out, partial, 1, 0.0, script if text else None, text, source,
                     work / "frame.source.json" if source else None))
-        partial.replace(out)
-    shown = tuple(s.index + 1 for s in tl.slides if s.clip_start <= f < s.clip_end)
+        fsync_rename(partial, out)
+    shown = tuple(s.index + 1 for s in tl.visible(f, f + 1))
     return FrameResult(out, f, tl.frame_time(f), shown)

@@ -13,17 +13,20 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import yaml
 
 from vgen.errors import VgenError
-from vgen.run.progress import Event
-from vgen.run.render import Options, prepare, render
-from vgen.run.runner import Interrupted, request_stop, reset_stop
+from vgen.files import file_sha256
+from vgen.model.spec import AssetRef, format_loc, validate_data
+from vgen.pipeline import prepare
 from vgen.remote.worker.fetch import Limits, fetch_all, fetch_text
 from vgen.remote.worker.job import JobError, parse_job, safe_name
 from vgen.remote.worker.upload import require_credentials, upload
+from vgen.run.progress import Event
+from vgen.run.render import Options, render
+from vgen.run.runner import Interrupted, request_stop, reset_stop
 
 ProgressSink = Callable[[dict[str, Any]], None]
 
@@ -37,29 +40,21 @@ def work_root() -> Path:
     return Path(tempfile.gettempdir()) / "vgen-jobs"
 
 
-def spec_paths(spec: dict[str, Any]) -> list[str]:
-    """Every file the spec names (all must be assets of the job)."""
-    paths = [s.get("image") or s.get("video") for s in spec.get("slides", []) if isinstance(s, dict)]
-    audio = spec.get("audio") or {}
-    paths.append(audio.get("narration"))
-    music = audio.get("music")
-    for m in music if isinstance(music, list) else [music] if music else []:
-        paths.append(m.get("path") if isinstance(m, dict) else None)
-    subs = spec.get("subtitles") or {}
-    paths += [subs.get("path"), subs.get("fonts_dir")]
-    return [p for p in paths if p is not None]
-
-
-def job_spec(spec: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The spec with its output forced into the job folder; every input must be a safe relative name."""
-    for p in spec_paths(spec):
-        try:
-            safe_name(str(p))
-        except ValueError as exc:
-            raise JobError(f"spec: {exc}") from None
+def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[AssetRef]]:
+    """The spec with its output forced into the job folder, validated, and the files it names: every
+    one a safe relative name, no fonts folder. A bad spec is refused here, before any download."""
     spec = dict(spec)
     spec["output"] = dict(spec.get("output") or {}) | {"path": str(out)}
-    return spec
+    refs = validate_data(spec, Path("spec")).spec.assets()
+    for ref in refs:
+        if ref.role == "fonts":
+            raise JobError("spec: subtitles.fonts_dir is not supported in worker jobs",
+                           "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts")
+        try:
+            safe_name(ref.path)
+        except ValueError as exc:
+            raise JobError(f"spec: {exc} ({format_loc(ref.loc)})") from None
+    return spec, refs
 
 
 class Throttle:
@@ -105,11 +100,8 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
         spec = yaml.safe_load(await fetch_text(inp.spec_url, limits))
         if not isinstance(spec, dict):
             raise JobError("spec_url: not a YAML/JSON mapping")
-    if isinstance(spec.get("subtitles"), dict) and spec["subtitles"].get("fonts_dir"):
-        raise JobError("spec: subtitles.fonts_dir is not supported in worker jobs",
-                       "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts")
-    spec = job_spec(spec, folder / "out.mp4")
-    missing = [p for p in spec_paths(spec) if p not in inp.assets and not (assets / p).exists()]
+    spec, refs = job_assets(spec, folder / "out.mp4")
+    missing = [r.path for r in refs if r.path not in inp.assets and not (assets / r.path).exists()]
     if missing:
         raise JobError(f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
                        "add them to input.assets")
@@ -121,6 +113,7 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     reset_stop()
     started = time.monotonic()
     prep = await asyncio.to_thread(prepare, spec_file, None, folder / "store")
+
     def render_here() -> Any:
         try:
             return render(prep, Throttle(progress), Options())
@@ -136,8 +129,6 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
         raise
     render_s = time.monotonic() - started
     progress({"stage": "upload", "percent": 100})
-    from vgen.run.store import file_sha256
-
     digest = await asyncio.to_thread(file_sha256, result.output)
     up = await upload(result.output, inp.output, folder / "upload.json")
     out: dict[str, Any] = {
@@ -165,21 +156,37 @@ def startup_check() -> str | None:
     return try_encoder(ff.path, "h264_nvenc") or None
 
 
-_NVENC_PROBLEM: list[str | None] = []
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def handler(job: dict[str, Any]) -> dict[str, Any]:
-    """The function runpod.serverless.start calls."""
-    if not _NVENC_PROBLEM:
-        _NVENC_PROBLEM.append(startup_check())
-    problem = _NVENC_PROBLEM[0]
-    if problem and os.environ.get("VGEN_REQUIRE_NVENC") == "1":
-        return {"error": f"this worker refuses jobs (VGEN_REQUIRE_NVENC=1): {problem}"}
+def make_handler(nvenc_problem: str | None) -> Handler:
+    """The function runpod.serverless.start calls, for a worker whose NVENC check said
+    `nvenc_problem` (None: NVENC works). With VGEN_REQUIRE_NVENC=1 a worker without NVENC refuses
+    jobs instead of encoding on the CPU."""
 
-    def sink(update: dict[str, Any]) -> None:
-        if os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):  # a real worker loop; not local test runs
-            import runpod
+    async def handler(job: dict[str, Any]) -> dict[str, Any]:
+        if nvenc_problem and os.environ.get("VGEN_REQUIRE_NVENC") == "1":
+            return {"error": f"this worker refuses jobs (VGEN_REQUIRE_NVENC=1): {nvenc_problem}"}
 
-            runpod.serverless.progress_update(job, update)
+        def sink(update: dict[str, Any]) -> None:
+            if os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):  # a real worker loop; not local test runs
+                import runpod
 
-    return await run_job(job, sink)
+                runpod.serverless.progress_update(job, update)
+
+        return await run_job(job, sink)
+
+    return handler
+
+
+def serve(sdk_args: list[str], say: Callable[[str], None]) -> None:
+    """Run the RunPod worker loop: check NVENC once, say what it found, then take jobs. `sdk_args`
+    are the SDK's own flags (--test_input, ...), which it reads from sys.argv."""
+    import sys
+
+    import runpod
+
+    problem = startup_check()
+    say(f"vgen worker: NVENC {'ready' if not problem else 'unavailable: ' + problem}")
+    sys.argv = [sys.argv[0], *sdk_args]
+    runpod.serverless.start({"handler": make_handler(problem)})

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ff
+from helpers import run_ff
 from vgen.tools import samples
 from vgen.remote.worker.fetch import Limits, fetch_all
 from vgen.remote.worker.handler import run_job
 from vgen.remote.worker.job import JobError
 from vgen.remote.worker.upload import tus_upload
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "service-role-key-for-tests"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ff
+from helpers import run_ff
 from vgen.ffmpeg import mp4
 from vgen.errors import MediaError
 from vgen.ffmpeg.binary import FFmpeg

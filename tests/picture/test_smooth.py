@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_spec, gray_frames, run_ff, write_spec
+from helpers import base_spec, gray_frames, run_ff, write_spec
 from motion import displacements, jitter
 from vgen.run.render import Options, render_spec
 

@@ -8,9 +8,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import base_spec, run_ff, streams, write_spec
-from test_cli import vgen
-from vgen.run.render import prepare, render
+from helpers import base_spec, run_ff, streams, write_spec
+from helpers import vgen
+from vgen.pipeline import prepare
+from vgen.run.render import render
 
 
 @pytest.fixture(scope="module")

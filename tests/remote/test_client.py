@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import base_spec, write_spec
-from test_cli import vgen
+from helpers import base_spec, write_spec
+from helpers import vgen
 
 RUNPOD_KEY, STORAGE_KEY = "rp-test-key", "sb-test-key"
 

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import base_spec, run_ff, write_spec
-from test_cli import vgen
-from test_render import mixed_spec
+from helpers import base_spec, run_ff, write_spec
+from helpers import vgen
+from helpers import mixed_spec
 from vgen.tools import samples
 from vgen.tools.frame import parse_time, render_frame
-from vgen.run.render import prepare, render
+from vgen.pipeline import prepare
+from vgen.run.render import render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rgb_of(ff, path: Path, index: int | None, w: int, h: int) -> np.ndarray:

@@ -9,16 +9,8 @@ import sys
 
 import pytest
 
-from conftest import base_spec, write_spec
-from test_render import framemd5
-
-VGEN = [sys.executable, "-m", "vgen"]
-
-
-def vgen(*args, cwd=None, env=None):
-    return subprocess.run([*VGEN, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
-
+from helpers import base_spec, vgen, write_spec
+from helpers import framemd5
 
 def small(media, tmp_path, **over):
     spec = base_spec()

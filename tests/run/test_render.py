@@ -9,42 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import base_spec, gray_frames, rgb_frame, run_ff, streams, write_spec
+from helpers import base_spec, framemd5, gray_frames, mixed_spec, rgb_frame, run_ff, streams, write_spec
 from vgen.tools import samples
-from vgen.run.render import Options, prepare, render, render_spec
-
-
-def framemd5(ff, path) -> list[str]:
-    """Decoded video frame hashes: equal lists mean the same pictures."""
-    text = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-                          capture_output=True, text=True, check=True).stdout
-    return [ln.rsplit(",", 1)[-1].strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
-
-
-@pytest.fixture(scope="module")
-def long_narration(ff, tmp_path_factory):
-    return samples.tone(ff, tmp_path_factory.mktemp("narr") / "narration.mp3", 14.2)
-
-
-def mixed_spec(media, narration, seconds: float) -> dict:
-    spec = base_spec(seconds=seconds)
-    spec["defaults"] = {"duration": 1.5, "transition": {"type": "fade", "duration": 0.5}}
-    spec["slides"] = [
-        {"image": str(media["land"]),
-         "ken_burns": {"from": {"zoom": 1.0, "x": 0.5, "y": 0.5}, "to": {"zoom": 1.2, "x": 0.6, "y": 0.4},
-                       "easing": "ease-in-out"}},
-        {"image": str(media["portrait"]), "fit": "contain", "ken_burns": "zoom-out",
-         "transition": {"type": "slideleft", "duration": 1.0}},
-        {"video": str(media["clip"]), "duration": 2.5},  # a 1 s clip looped
-        {"image": str(media["square"]), "ken_burns": "pan-right", "transition": "none"},
-        {"image": str(media["tiny"]), "ken_burns": "pan-up"},
-        {"image": str(media["huge"]), "ken_burns": "zoom-in", "transition": {"type": "wipeleft", "duration": 0.3}},
-        {"image": str(media["alpha"]), "ken_burns": "none", "fit": "contain"},
-        {"image": str(media["exif6"]), "ken_burns": "pan-down"},
-        {"image": str(media["land2"])},  # no duration: fills to the narration's end
-    ]
-    spec["audio"] = {"narration": str(narration)}
-    return spec
+from vgen.pipeline import prepare
+from vgen.run.render import Options, render, render_spec
 
 
 def test_mixed_spec_renders_exact_file(ff, media, long_narration, tmp_path):
@@ -189,7 +157,7 @@ def test_audio_renders_beside_the_video_only_where_a_core_is_spare(ff, media, lo
     memory to the peak); with cores to spare it renders beside the segments."""
     import vgen.run.render as rmod
 
-    monkeypatch.setattr(rmod.compose, "usable_cores", lambda: cores)
+    monkeypatch.setattr(rmod.machine, "usable_cores", lambda: cores)
     spans: dict[str, tuple[float, float]] = {}
 
     def timed_run(cmd, *args, **kwargs):

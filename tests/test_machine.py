@@ -13,9 +13,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 COUNT = textwrap.dedent("""
     import ctypes, sys, tempfile, threading
-    from vgen import machine as malloc
+    from vgen import machine
     if sys.argv[1] == "bounded":
-        assert malloc.bound_arenas()
+        assert machine.bound_arenas()
     together = threading.Barrier(6)
     def work():  # threads alive at once: a thread's first malloc takes a free arena or makes one
         together.wait()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import base_spec, gray_frames, run_ff, write_spec
-from test_cli import vgen
+from helpers import base_spec, gray_frames, run_ff, write_spec
+from helpers import vgen
 from vgen.errors import SpecError
 from vgen.ffmpeg.graph import escape_value
-from vgen.run.render import prepare, render
+from vgen.pipeline import prepare
+from vgen.run.render import render
 from vgen.model.spec import SubtitleStyle
 from vgen.ffmpeg.captions import ass_color, check_cues, parse_cues, to_ass
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_spec, write_spec
-from test_cli import vgen
-from test_render import framemd5
+from helpers import base_spec, write_spec
+from helpers import vgen
+from helpers import framemd5
 from vgen.tools import samples
 from vgen.run.store import Store
 from vgen.errors import FFmpegError
 from vgen.ffmpeg.probe import audio_length
-from vgen.run.render import Options, default_work_dir, prepare, render, verify_output
+from vgen.pipeline import default_work_dir, prepare
+from vgen.run.render import Options, render, verify_output
 
 
 def long_spec(media, tmp_path, n=8, out="out.mp4", segment_s=1.0):

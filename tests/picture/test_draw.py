@@ -8,12 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import base_spec, gray_frames, run_ff, write_spec
-from test_render import framemd5, long_narration, mixed_spec  # noqa: F401 - a fixture
-from test_warp import laplacian_energy
-from vgen.picture import source as compose
-from vgen.picture import warp
-from vgen.run.render import prepare, render_spec
+from helpers import base_spec, gray_frames, run_ff, write_spec
+from helpers import framemd5, mixed_spec
+from helpers import laplacian_energy
+from vgen.picture import draw, warp
+from vgen.picture.source import Source, blend_weights
+from vgen.pipeline import load_and_check, prepare
+from vgen.run.render import render_spec
 
 
 def blend_spec(media, narration, seconds: float) -> dict:
@@ -97,12 +98,12 @@ def test_dry_run_shows_the_raw_source_and_other_transitions_use_ffmpeg(media, tm
     assert dry.returncode == 0, dry.stderr
     assert "# compositor: raw" in dry.stdout
     assert "# raw-frame source: raw yuv420p 160x90 at 10/1 fps, frames [0, 20)" in dry.stdout
-    assert "-m vgen.picture.source" in dry.stdout and "-f rawvideo" in dry.stdout and "VGEN_SOURCE" in dry.stdout
+    assert "-m vgen.picture" in dry.stdout and "-f rawvideo" in dry.stdout and "VGEN_SOURCE" in dry.stdout
     spec["slides"][1]["transition"] = {"type": "wipeleft", "duration": 0.5}
     dry = subprocess.run([sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True,
                          text=True)
     assert "# compositor: ffmpeg (transition(s) wipeleft come from FFmpeg's xfade" in dry.stdout
-    assert "-m vgen.picture.source" not in dry.stdout and "xfade" in dry.stdout
+    assert "-m vgen.picture" not in dry.stdout and "xfade" in dry.stdout
 
 
 def test_still_slides_are_copied_not_resampled(ff, media, tmp_path, monkeypatch):
@@ -117,7 +118,7 @@ def test_still_slides_are_copied_not_resampled(ff, media, tmp_path, monkeypatch)
         raise AssertionError("a still slide was resampled")
 
     monkeypatch.setattr(warp, "resample", refuse)
-    frames = [f.copy() for f in compose.frames(src, threads=2)]
+    frames = [f.copy() for f in draw.frames(src, threads=2)]
     assert len(frames) == 20 and all((f == frames[0]).all() for f in frames)
 
 
@@ -146,27 +147,27 @@ def test_blend_weights_match_xfade_formulas():
 
     for i in range(10):
         p = 1 - i / 10
-        a, b, bg = compose.blend_weights("fadeblack", i, 10)
+        a, b, bg = blend_weights("fadeblack", i, 10)
         out_a, out_b = 200.0, 100.0  # any pixel values; the mix is linear in them
         want = (out_a * smooth(0.8, 1, p) + 16 * (1 - smooth(0.8, 1, p))) * p + \
             (16 * smooth(0.2, 1, p) + out_b * (1 - smooth(0.2, 1, p))) * (1 - p)
         assert a * out_a + b * out_b + bg * 16 == pytest.approx(want)
-    assert compose.blend_weights("fade", 3, 10) == pytest.approx((0.7, 0.3, 0.0))
+    assert blend_weights("fade", 3, 10) == pytest.approx((0.7, 0.3, 0.0))
 
 
 def test_source_json_round_trip_and_shell_entry(ff, media, tmp_path):
-    """What dry-run prints is what runs: the JSON reads back equal, and `python -m vgen.picture.source`
+    """What dry-run prints is what runs: the JSON reads back equal, and `python -m vgen.picture`
     writes exactly the frames of the source."""
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1},
                       {"video": str(media["clip"]), "duration": 1, "transition": {"type": "fade", "duration": 0.4}}]
     src = prepare(write_spec(tmp_path, spec), ff).segment_commands[0].source
-    assert src is not None and compose.Source.from_json(src.to_json()) == src
+    assert src is not None and Source.from_json(src.to_json()) == src
     path = tmp_path / "source.json"
     path.write_text(src.to_json())
-    out = subprocess.run([sys.executable, "-m", "vgen.picture.source", str(path)], capture_output=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "vgen.picture", str(path)], capture_output=True, check=True).stdout
     assert len(out) == (src.end - src.first) * src.frame_bytes
-    mine = b"".join(f.tobytes() for f in compose.frames(src))
+    mine = b"".join(f.tobytes() for f in draw.frames(src))
     assert out == mine
 
 
@@ -201,7 +202,7 @@ def test_a_short_clip_stream_is_an_error_not_a_hang(ff, media, tmp_path):
            "-pix_fmt", "yuv420p", "pipe:1")
     src = dataclasses.replace(src, layers=(dataclasses.replace(src.layers[0], argv=two),))
     with pytest.raises(FFmpegError, match="decoding its clip stopped early"):
-        for _ in compose.frames(src):
+        for _ in draw.frames(src):
             pass
 
 
@@ -209,13 +210,11 @@ def test_a_move_to_the_far_edge_keeps_the_last_row(ff, media, tmp_path):
     """The canvas is even-sized, so the (even) box a move covers can include its last row and column:
     a pan to the bottom edge shows the image's own bottom row, not a repeated one above it."""
     from vgen.ffmpeg import graph
-    from vgen.model.timeline import load_timeline
-    from vgen.model.spec import load_spec
 
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 2,  # 640x480 on 160x90: canvas 160x120
                        "ken_burns": {"from": {"zoom": 1.0, "y": 0.5}, "to": {"zoom": 1.15, "y": 1.0}}}]
-    tl = load_timeline(load_spec(write_spec(tmp_path, spec)), ff)
+    tl = load_and_check(write_spec(tmp_path, spec), ff).timeline
     geo = graph.canvas_geometry(tl.slides[0], tl)
     assert geo is not None and geo.ch % 2 == 0 and geo.cw % 2 == 0  # 120 * sqrt(1.15) = 128.7 -> 130
     x, y, w, h = geo.box

@@ -10,7 +10,7 @@ import pytest
 from vgen.errors import SpecError
 from vgen.model.plan import build_plan, cut_points
 from vgen.ffmpeg.encoders import EncoderChoice
-from vgen.ffmpeg.probe import AVFacts, ImageFacts
+from vgen.model.facts import AVFacts, ImageFacts
 from vgen.model.spec import validate_data
 from vgen.model.timeline import build_timeline, fps_fraction
 

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import laplacian_energy
 from vgen.picture import warp
 
 
@@ -66,12 +67,6 @@ def kernel_resample(img: np.ndarray, sx: float, ox: float, sy: float, oy: float,
     h, w = out_shape
     rows = along(img.astype(np.float64), sy * np.arange(h) + oy, 0)
     return along(rows, sx * np.arange(w) + ox, 1)
-
-
-def laplacian_energy(img: np.ndarray) -> float:
-    a = img.astype(np.float64)
-    lap = a[1:-1, 2:] + a[1:-1, :-2] + a[2:, 1:-1] + a[:-2, 1:-1] - 4 * a[1:-1, 1:-1]
-    return float(np.mean(lap[8:-8, 8:-8] ** 2))
 
 
 CASES = [(1.0, 10.37, 1.0, 7.61), (0.93, 5.5, 0.93, 3.25), (1.071, 20.12, 1.071, 11.9), (1.4, 2.0, 1.4, 2.0)]

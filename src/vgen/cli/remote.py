@@ -1,0 +1,110 @@
+"""`vgen serve-runpod` (the worker) and `submit`, `status`, `cancel` (the client side of RunPod)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from vgen.cli.app import SpecArg, command, err, out
+from vgen.errors import VgenError
+
+if TYPE_CHECKING:
+    from vgen.remote.client import RunPodClient
+
+EndpointOpt = typer.Option(..., "--endpoint", "-e", help="The RunPod endpoint ID.", envvar="VGEN_RUNPOD_ENDPOINT")
+ApiOpt = typer.Option(None, "--api-base", help="RunPod API base URL (tests, self-hosted gateways).")
+
+
+@command("serve-runpod", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve_runpod(ctx: typer.Context) -> None:
+    """Run as a RunPod Serverless worker (needs the runpod extra); SDK flags such as --test_input pass through."""
+    try:
+        import runpod  # noqa: F401 - only to say it is missing
+    except ImportError:
+        raise VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'") from None
+    from vgen.remote.worker.handler import serve
+
+    serve(ctx.args, lambda line: err.print(escape(line), soft_wrap=True))
+
+
+@command()
+def submit(
+    spec: Path = SpecArg,
+    endpoint: str = EndpointOpt,
+    wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends, with a progress bar."),
+    asset_bucket: str = typer.Option("vgen-assets", "--asset-bucket", help="Storage bucket for the spec's files."),
+    output_bucket: str = typer.Option("videos", "--output-bucket", help="Bucket the worker uploads the video to."),
+    output_path: Optional[str] = typer.Option(  # noqa: UP045 - typer reads Optional on Python 3.11
+        None, "--output-path", help="Object name of the video (default: <spec name>.mp4)."
+    ),
+    job_key: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--job-key", help="Names the checkpoints; resend with it to resume."
+    ),
+    webhook: Optional[str] = typer.Option(None, "--webhook", help="URL RunPod calls when the job ends."),  # noqa: UP045
+    api_base: Optional[str] = ApiOpt,  # noqa: UP045
+) -> None:
+    """Upload SPEC's files to Supabase Storage (once per content), send the job to RunPod, optionally wait."""
+    from vgen.remote.client import RunPodClient, Storage, build_job
+
+    client = RunPodClient(endpoint, api_base=api_base)
+    storage = Storage.from_env()
+
+    def said(rel: str, skipped: bool) -> None:
+        err.print(f"asset {escape(rel)}: {'already stored' if skipped else 'uploaded'}")
+
+    job = build_job(spec, storage, asset_bucket, output_bucket, output_path or f"{spec.stem}.mp4", job_key,
+                    on_asset=said)
+    job_id = client.run(job, webhook)
+    out.print(job_id)
+    if wait:
+        _follow(client, job_id)
+
+
+def _follow(client: RunPodClient, job_id: str) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  console=err) as bar:
+        task = bar.add_task("IN_QUEUE", total=100)
+
+        def update(st: dict[str, Any]) -> None:
+            o = st.get("output")
+            o = o if isinstance(o, dict) else {}
+            status = st.get("status", "?")
+            label = f"{status} {o.get('stage', '')}".strip()
+            bar.update(task, description=label, completed=o.get("percent", 100 if status == "COMPLETED" else 0))
+
+        final = client.wait(job_id, update, poll_s=float(os.environ.get("VGEN_POLL_SECONDS", "2")))
+    print(json.dumps(final, indent=2))
+    if final.get("status") != "COMPLETED":
+        raise typer.Exit(1)
+
+
+@command()
+def status(
+    job_id: str,
+    endpoint: str = EndpointOpt,
+    api_base: Optional[str] = ApiOpt,  # noqa: UP045
+    wait: bool = typer.Option(False, "--wait", help="Follow it until it ends."),
+) -> None:
+    """Print a RunPod job's status (and its progress or result)."""
+    from vgen.remote.client import RunPodClient
+
+    client = RunPodClient(endpoint, api_base=api_base)
+    if wait:
+        _follow(client, job_id)
+    else:
+        print(json.dumps(client.status(job_id), indent=2))
+
+
+@command()
+def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = ApiOpt) -> None:  # noqa: UP045
+    """Cancel a RunPod job: the worker stops FFmpeg; finished segments stay for a resend with its job_key."""
+    from vgen.remote.client import RunPodClient
+
+    print(json.dumps(RunPodClient(endpoint, api_base=api_base).cancel(job_id), indent=2))

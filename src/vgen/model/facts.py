@@ -1,0 +1,36 @@
+"""Media facts: what the timeline needs to know about each asset (sizes, durations, streams).
+
+Probing fills these in (`vgen.ffmpeg.probe`); everything after it reads them and never opens a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    path: Path
+    width: int  # as displayed, after the EXIF orientation
+    height: int
+    orientation: int  # EXIF 1..8
+    has_alpha: bool
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class AVFacts:
+    path: Path
+    duration: float
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    has_video: bool = False
+    has_audio: bool = False
+    sample_rate: int = 0
+    channels: int = 0
+    size_bytes: int = 0
+
+
+Facts = dict[Path, ImageFacts | AVFacts]  # by resolved asset path

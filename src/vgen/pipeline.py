@@ -1,0 +1,172 @@
+"""The pipeline up to the commands, in the order it runs: load -> media facts -> timeline -> plan -> compile.
+
+    spec.yaml --load--> Spec --probe--> Facts --> Timeline --split--> Plan --compile--> Sources + Commands
+
+`load_and_check` does the first three steps once, for `render`, `dry-run`, `validate` and
+`frame` alike; `prepare` adds the plan and every command a render runs. `dry_run_script` prints
+those very objects, so what dry-run shows and what render runs cannot disagree. Probing reads
+the assets (the only I/O here); nothing is written and no render starts.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from vgen.errors import SpecError
+from vgen.ffmpeg import captions as captions_mod
+from vgen.ffmpeg import commands, probe
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg, xfade_transitions
+from vgen.ffmpeg.captions import Captions
+from vgen.ffmpeg.commands import Command
+from vgen.ffmpeg.encoders import choose as choose_encoder
+from vgen.files import file_digest
+from vgen.model.facts import Facts
+from vgen.model.plan import Plan, build_plan
+from vgen.model.spec import LoadedSpec, as_draft, load_spec
+from vgen.model.timeline import Timeline, build_timeline
+from vgen.picture.source import choose as choose_compositor
+from vgen.picture.source import describe
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A spec loaded, its assets probed, its timeline built and every check passed."""
+
+    loaded: LoadedSpec
+    ff: FFmpeg
+    facts: Facts
+    timeline: Timeline
+    captions: Captions | None
+    fonts_dir: Path | None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.captions.warnings if self.captions else ()
+
+
+def load_and_check(spec: str | Path | LoadedSpec, ff: FFmpeg | None = None, *, draft: bool = False,
+                   thorough: bool = False) -> Checked:
+    """Load the spec (unless given loaded), probe every asset once (`thorough`: decode every image,
+    as `validate` does), build the timeline and check transitions and captions. Asset problems are
+    raised together (AssetProblems); any other fault as the one error that names it."""
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
+    if draft:
+        loaded = as_draft(loaded)
+    ff = ff or find_ffmpeg()
+    facts = probe.gather(loaded, ff, decode=thorough)
+    tl = build_timeline(loaded, facts)
+    check_transitions(loaded, tl, ff)
+    caps, fonts = captions_mod.for_spec(loaded, tl, ff)
+    return Checked(loaded, ff, facts, tl, caps, fonts)
+
+
+def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
+    """Every transition the timeline uses must be one the FFmpeg in use knows."""
+    if not any(s.trans_in for s in tl.slides):
+        return
+    known = xfade_transitions(ff)
+    for s in tl.slides:
+        if s.trans_in and s.trans_in.type not in known:
+            where = loaded.where(("slides", s.index, "transition", "type"))
+            raise SpecError(f"{where}: FFmpeg {ff.version} has no xfade transition {s.trans_in.type!r}",
+                            "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)")
+
+
+def default_work_dir(output: Path) -> Path:
+    """The segment store of an output: a hidden folder beside it."""
+    return output.parent / f".{output.stem}.vgen"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a render runs, computed without running anything."""
+
+    loaded: LoadedSpec
+    ff: FFmpeg
+    plan: Plan
+    segment_commands: tuple[Command, ...]
+    audio_command: Command
+    join_command: Command
+    captions: Captions | None = None
+    compositor: str = "raw"  # see vgen.picture.source.choose
+    compositor_notice: str | None = None
+
+    @property
+    def files(self) -> tuple[tuple[Path, str], ...]:
+        """Files the commands read that vgen writes first (the captions' ASS script)."""
+        c = self.captions
+        if c is None or c.ass_text is None:
+            return ()
+        return ((c.file_for(self.plan.work_dir), c.ass_text),)
+
+
+def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None,
+            draft: bool = False, compositor: str | None = None) -> Prepared:
+    """Everything a render will run (dry-run prints this). `compositor` overrides the spec's
+    output.compositor."""
+    checked = load_and_check(spec_path, ff, draft=draft)
+    loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
+    encoder = choose_encoder(ff, loaded.spec.output, tl.fps)
+    output = loaded.output_path.resolve()
+    work = (work_dir or default_work_dir(output)).resolve()
+    plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
+    how, notice = choose_compositor(tl, compositor or loaded.spec.output.compositor)
+    segs = tuple(commands.segment_command(ff, plan, s, checked.captions, checked.fonts_dir, how)
+                 for s in plan.segments)
+    return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan),
+                    checked.captions, how, notice)
+
+
+def _heredoc(path: Path, text: str, tag: str) -> str:
+    return f"cat > {shlex.quote(str(path))} <<'{tag}'\n{text.rstrip()}\n{tag}"
+
+
+def dry_run_script(prep: Prepared, spec_label: str) -> str:
+    """The plan as comments, then every file and command of the render as a shell script that
+    renders the same video: what `vgen dry-run` prints."""
+    plan, tl = prep.plan, prep.plan.timeline
+    out = [f"# vgen dry-run of {spec_label}: {tl.width}x{tl.height} @ {tl.fps} fps, {tl.total_frames} frames "
+           f"({tl.seconds:.3f} s), encoder {plan.encoder.name}, FFmpeg {prep.ff.version} ({prep.ff.path})"]
+    if plan.encoder.notice:
+        out.append(f"# notice: {plan.encoder.notice}")
+    out.append(f"# compositor: {prep.compositor}" + (f" ({prep.compositor_notice})" if prep.compositor_notice else ""))
+    out.append("# slides (global frames; visible = with transitions):")
+    for s in tl.slides:
+        t = f", transition in: {s.trans_in.type} {s.trans_in.frames} fr" if s.trans_in else ""
+        m = s.move
+        move = "static" if m.is_static else (f"zoom {m.z0:g}->{m.z1:g} x {m.x0:.3g}->{m.x1:.3g} "
+                                             f"y {m.y0:.3g}->{m.y1:.3g} {m.easing}")
+        out.append(f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) visible [{s.clip_start}, "
+                   f"{s.clip_end}), {s.fit}, {move}{t}")
+    out.append("# segments:")
+    for seg in plan.segments:
+        out.append(f"#   {seg.index + 1:>4}: frames [{seg.first}, {seg.end}) = {seg.frames} fr, slides "
+                   f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}")
+    out.append(f"# audio: {plan.audio.samples} samples at 48 kHz, key {plan.audio.key[:16]}")
+    out.append("set -o pipefail  # a raw-frame source that fails must fail its segment")
+    out.append(f"mkdir -p {shlex.quote(str(plan.work_dir))} {shlex.quote(str(plan.output.parent))}")
+    out += [_heredoc(path, text, "VGEN_FILE") for path, text in prep.files]
+    if plan.audio.loudness is not None:
+        scan = commands.loudness_command(prep.ff, plan)
+        assert scan.script is not None
+        out.append("\n# audio, pass 1: measure the loudness of the mix (render reads the JSON it prints)")
+        out.append(_heredoc(scan.script, scan.script_text, "VGEN_GRAPH"))
+        out.append(scan.shell())
+        out.append("# audio, pass 2 (below) then adds loudnorm with the measured_* values of pass 1 and linear=true")
+    for cmd in (*prep.segment_commands, prep.audio_command):
+        out.append(f"\n# {cmd.label}")
+        if cmd.script is not None:
+            out.append(_heredoc(cmd.script, cmd.script_text, "VGEN_GRAPH"))
+        if cmd.source is not None and cmd.source_file is not None:
+            out.append(f"# raw-frame source: {describe(cmd.source)}")
+            out.append(_heredoc(cmd.source_file, cmd.source.to_json(), "VGEN_SOURCE"))
+        out.append(cmd.shell())
+        out.append(f"mv {shlex.quote(str(cmd.tmp))} {shlex.quote(str(cmd.output))}")
+    out.append("\n# join (no re-encode) and mux the audio")
+    listing = commands.concat_list([c.output for c in prep.segment_commands])
+    out.append(_heredoc(commands.join_list_path(plan), listing, "VGEN_LIST"))
+    out.append(prep.join_command.shell())
+    out.append(f"mv {shlex.quote(str(prep.join_command.tmp))} {shlex.quote(str(plan.output))}")
+    return "\n".join(out) + "\n"
