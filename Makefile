@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/tus/package-lock.json | sha1sum | cut -c1-12)
 WHEEL_FFMPEG = $$($(BIN)/python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
 
-.PHONY: setup system-deps demo test test-system test-ffmpeg9 bench clean
+.PHONY: setup system-deps demo lint test test-fast test-system test-ffmpeg9 bench clean
 
 setup: $(STAMP)
 
@@ -32,9 +32,19 @@ demo: setup
 	$(BIN)/python -m vgen.tools.samples configs/media
 	$(BIN)/vgen render configs/demo.yaml
 
-# The suite runs twice: with the FFmpeg on PATH (Debian's 5.1) and with the wheel's FFmpeg 9.
+# Lint, format and types first; then the suite twice: with the FFmpeg on PATH (Debian's 5.1) and
+# with the wheel's FFmpeg 9.
 test: setup
-	@$(MAKE) --no-print-directory test-system test-ffmpeg9
+	@$(MAKE) --no-print-directory lint test-system test-ffmpeg9
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+# The inner loop: everything but the renders and worker runs (marked slow), one FFmpeg.
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 test-system: setup
 	$(BIN)/python -m pytest -n 2 -q

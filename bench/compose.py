@@ -29,13 +29,13 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from motion import displacements, jitter  # noqa: E402
-
 from vgen.ffmpeg import graph  # noqa: E402
-from vgen.tools import samples  # noqa: E402
-from vgen.ffmpeg.commands import GLOBAL_ARGS  # noqa: E402
 from vgen.ffmpeg.binary import find_ffmpeg  # noqa: E402
+from vgen.ffmpeg.commands import GLOBAL_ARGS  # noqa: E402
 from vgen.pipeline import prepare  # noqa: E402
+from vgen.tools import samples  # noqa: E402
+
+from motion import displacements, jitter  # noqa: E402
 
 W, H, FPS, SLIDES = 1920, 1080, 30, 6
 
@@ -45,15 +45,34 @@ def moves(i: int) -> dict:
     return {"from": {"zoom": 1.0, "x": a, "y": 0.5}, "to": {"zoom": 1.15, "x": b, "y": 0.45}}
 
 
-def write_spec(folder: Path, name: str, seconds: float, w: int = W, h: int = H, slides: int = SLIDES,
-               quality: int = 20, preset: str = "veryfast", compositor: str = "auto") -> Path:
+def write_spec(
+    folder: Path,
+    name: str,
+    seconds: float,
+    w: int = W,
+    h: int = H,
+    slides: int = SLIDES,
+    quality: int = 20,
+    preset: str = "veryfast",
+    compositor: str = "auto",
+) -> Path:
     pics = sorted(folder.glob("p*.jpg"))
-    spec = {"version": 1,
-            "output": {"path": f"{name}.mp4", "width": w, "height": h, "fps": FPS, "encoder": "libx264",
-                       "quality": quality, "preset": preset, "compositor": compositor},
-            "segments": {"seconds": 300},
-            "defaults": {"duration": seconds / slides, "transition": {"type": "fade", "duration": 1}},
-            "slides": [{"image": pics[i % len(pics)].name, "ken_burns": moves(i)} for i in range(slides)]}
+    spec = {
+        "version": 1,
+        "output": {
+            "path": f"{name}.mp4",
+            "width": w,
+            "height": h,
+            "fps": FPS,
+            "encoder": "libx264",
+            "quality": quality,
+            "preset": preset,
+            "compositor": compositor,
+        },
+        "segments": {"seconds": 300},
+        "defaults": {"duration": seconds / slides, "transition": {"type": "fade", "duration": 1}},
+        "slides": [{"image": pics[i % len(pics)].name, "ken_burns": moves(i)} for i in range(slides)],
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -84,8 +103,13 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def timed(argv: list[str], cwd: Path, stdout=subprocess.DEVNULL, sample: float | None = None,
-          env: dict[str, str] | None = None) -> tuple[float, int, int]:
+def timed(
+    argv: list[str],
+    cwd: Path,
+    stdout=subprocess.DEVNULL,
+    sample: float | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[float, int, int]:
     """Wall seconds, then peak RSS and PSS of the whole process tree when `sample` (seconds between
     samples) is given, else 0, 0. Time and memory are measured in separate runs: a 10 ms sampler
     (needed to catch an image's FFmpeg, ~50 MB PSS for ~0.2 s) costs ~4.6 ms of CPU per sample on a
@@ -128,15 +152,26 @@ def zoompan_argv(ff: str, folder: Path, seconds: float, enc: tuple[str, ...]) ->
         n = round(clip[i] * FPS)
         inputs += ["-i", str(pics[i % len(pics)])]
         x0, x1 = (0.45, 0.55) if i % 2 == 0 else (0.55, 0.45)
-        parts.append(f"[{i}:v]scale=8000:-1,zoompan=z='1+0.15*on/{n}':x='iw*({x0}+{x1 - x0}*on/{n})-iw/zoom/2'"
-                     f":y='ih*(0.5-0.05*on/{n})-ih/zoom/2':d={n}:s={W}x{H}:fps={FPS},format=yuv420p[v{i}]")
+        parts.append(
+            f"[{i}:v]scale=8000:-1,zoompan=z='1+0.15*on/{n}':x='iw*({x0}+{x1 - x0}*on/{n})-iw/zoom/2'"
+            f":y='ih*(0.5-0.05*on/{n})-ih/zoom/2':d={n}:s={W}x{H}:fps={FPS},format=yuv420p[v{i}]"
+        )
     last, offset = "v0", 0.0
     for i in range(1, SLIDES):
         offset += clip[i - 1] - 1
         parts.append(f"[{last}][v{i}]xfade=transition=fade:duration=1:offset={offset:g}[x{i}]")
         last = f"x{i}"
-    return [ff, *GLOBAL_ARGS[:-2], *inputs, "-filter_complex", ";".join(parts), "-map", f"[{last}]", *enc,
-            "zoompan.mp4"]
+    return [
+        ff,
+        *GLOBAL_ARGS[:-2],
+        *inputs,
+        "-filter_complex",
+        ";".join(parts),
+        "-map",
+        f"[{last}]",
+        *enc,
+        "zoompan.mp4",
+    ]
 
 
 SPARE_ENCODE = "encode alone, x264 on one thread"
@@ -154,7 +189,7 @@ exec {ff} "$@"
 """
 
 
-MOVIEPY = r'''
+MOVIEPY = r"""
 # The slideshow as MoviePy users write it: a zoom by resizing every frame, a pan by moving it.
 import sys
 from moviepy import CompositeVideoClip, ImageClip, vfx
@@ -176,13 +211,28 @@ for i in range(slides):
 CompositeVideoClip(clips, size=(W, H)).with_duration(seconds).write_videofile(
     "moviepy.mp4", fps=fps, codec="libx264", preset="veryfast", ffmpeg_params=["-crf", "20"], threads=2,
     audio=False, logger=None)
-'''
+"""
 
 
 def gray_crop(ff: str, video: Path, x: int, y: int, size: int, first: int, count: int) -> np.ndarray:
-    raw = subprocess.run([ff, "-v", "error", "-i", str(video), "-vf",
-                          f"select=between(n\\,{first}\\,{first + count - 1}),crop={size}:{size}:{x}:{y},format=gray",
-                          "-fps_mode", "passthrough", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            ff,
+            "-v",
+            "error",
+            "-i",
+            str(video),
+            "-vf",
+            f"select=between(n\\,{first}\\,{first + count - 1}),crop={size}:{size}:{x}:{y},format=gray",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, size, size).astype(np.float64)
 
 
@@ -207,12 +257,30 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
         prep = prepare(spec, ff)
         enc = list(prep.plan.encoder.args)
         # The frames vgen shows, computed once, losslessly, and stored raw: what "encode alone" encodes.
-        subprocess.run(vgen_argv("render", "-q", "--fresh", str(lossless)), cwd=folder, check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([ff.path, "-v", "error", "-y", "-i", "lossless.mp4", "-f", "rawvideo", "-pix_fmt", "yuv420p",
-                        "frames.yuv"], cwd=folder, check=True)
-        encode = [ff.path, *GLOBAL_ARGS[:-2], "-f", "rawvideo", "-pixel_format", "yuv420p", "-video_size", f"{W}x{H}",
-                  "-framerate", str(FPS), "-i", "frames.yuv", *enc, "encode.mp4"]
+        subprocess.run(
+            vgen_argv("render", "-q", "--fresh", str(lossless)), cwd=folder, check=True, stdout=subprocess.DEVNULL
+        )
+        subprocess.run(
+            [ff.path, "-v", "error", "-y", "-i", "lossless.mp4", "-f", "rawvideo", "-pix_fmt", "yuv420p", "frames.yuv"],
+            cwd=folder,
+            check=True,
+        )
+        encode = [
+            ff.path,
+            *GLOBAL_ARGS[:-2],
+            "-f",
+            "rawvideo",
+            "-pixel_format",
+            "yuv420p",
+            "-video_size",
+            f"{W}x{H}",
+            "-framerate",
+            str(FPS),
+            "-i",
+            "frames.yuv",
+            *enc,
+            "encode.mp4",
+        ]
         # Composition alone: the perspective graph into FFmpeg's null muxer; the raw-frame source into /dev/null.
         tl = prep.plan.timeline
         import ffmpeg as ffm
@@ -225,8 +293,14 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
 
         peaks: dict[str, int] = {}
 
-        def measure(name: str, argv: list[str], n: int, stdout=subprocess.DEVNULL, memory: bool = False,
-                    env: dict[str, str] | None = None) -> None:
+        def measure(
+            name: str,
+            argv: list[str],
+            n: int,
+            stdout=subprocess.DEVNULL,
+            memory: bool = False,
+            env: dict[str, str] | None = None,
+        ) -> None:
             """n timed runs; with `memory`, first one more run, sampled every 10 ms, for the peak."""
             if memory:
                 peaks[name] = timed(argv, folder, stdout, sample=0.01, env=env)[1]
@@ -239,31 +313,53 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
             measure("encode alone", encode, 1, memory=first)
             measure("vgen render", vgen_argv("render", "-q", "--fresh", str(spec)), 1, memory=first)
             if run < max(slow_runs, 2):  # the slow recipe: two runs are enough to see a 3x gap
-                measure("perspective recipe (vgen --compositor ffmpeg)",
-                        vgen_argv("render", "-q", "--fresh", str(persp)), 1, memory=first)
+                measure(
+                    "perspective recipe (vgen --compositor ffmpeg)",
+                    vgen_argv("render", "-q", "--fresh", str(persp)),
+                    1,
+                    memory=first,
+                )
                 measure("compose only: perspective graph to null", null_graph, 1)
             with open(os.devnull, "wb") as null:
-                measure("compose only: vgen raw frames to /dev/null", [sys.executable, "-m", "vgen.picture",
-                                                                      "source.json"], 1, null)
+                measure(
+                    "compose only: vgen raw frames to /dev/null",
+                    [sys.executable, "-m", "vgen.picture", "source.json"],
+                    1,
+                    null,
+                )
         # A core to spare, as on a GPU box where NVENC encodes: the same x264 held to one thread (an
         # FFmpeg wrapper adds -threads 1 to libx264 runs), so the composer has the other core.
         one = folder / "ffmpeg-x264-one-thread"
         one.write_text(ONE_THREAD.format(ff=ff.path))
         one.chmod(0o755)
-        pair = [(SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], None),
-                (SPARE_VGEN, vgen_argv("render", "-q", "--fresh", str(spec)), dict(os.environ, VGEN_FFMPEG=str(one)))]
+        pair = [
+            (SPARE_ENCODE, [*encode[:-1], "-threads", "1", encode[-1]], None),
+            (SPARE_VGEN, vgen_argv("render", "-q", "--fresh", str(spec)), dict(os.environ, VGEN_FFMPEG=str(one))),
+        ]
         for run in range(spare_runs):  # ABBA: either row goes first as often
-            for name, argv, env in (pair if run % 2 == 0 else pair[::-1]):
+            for name, argv, env in pair if run % 2 == 0 else pair[::-1]:
                 measure(name, argv, 1, env=env)
-        measure("zoompan recipe (scale=8000, zoompan, xfade)", zoompan_argv(ff.path, folder, seconds, tuple(enc)),
-                slow_runs, memory=True)
+        measure(
+            "zoompan recipe (scale=8000, zoompan, xfade)",
+            zoompan_argv(ff.path, folder, seconds, tuple(enc)),
+            slow_runs,
+            memory=True,
+        )
         if moviepy:
             (folder / "mp.py").write_text(MOVIEPY)
-            measure("MoviePy 2.x (threads=2)", [sys.executable, "mp.py", str(seconds), str(SLIDES),
-                                                *[p.name for p in sorted(folder.glob("p*.jpg"))]], slow_runs, memory=True)
-        outputs = {"encode alone": "encode.mp4", "vgen render": "vgen.mp4",
-                   "perspective recipe (vgen --compositor ffmpeg)": "perspective.mp4",
-                   "zoompan recipe (scale=8000, zoompan, xfade)": "zoompan.mp4", "MoviePy 2.x (threads=2)": "moviepy.mp4"}
+            measure(
+                "MoviePy 2.x (threads=2)",
+                [sys.executable, "mp.py", str(seconds), str(SLIDES), *[p.name for p in sorted(folder.glob("p*.jpg"))]],
+                slow_runs,
+                memory=True,
+            )
+        outputs = {
+            "encode alone": "encode.mp4",
+            "vgen render": "vgen.mp4",
+            "perspective recipe (vgen --compositor ffmpeg)": "perspective.mp4",
+            "zoompan recipe (scale=8000, zoompan, xfade)": "zoompan.mp4",
+            "MoviePy 2.x (threads=2)": "moviepy.mp4",
+        }
         result = {}
         for name, vals in rows.items():
             wall = statistics.median(v[0] for v in vals)
@@ -286,8 +382,13 @@ def compose_suite(runs: int, seconds: float, slow_runs: int = 1, moviepy: bool =
         result["vgen render"]["pair_ratios"] = [round(v / e, 3) for e, v in pairs]
         p = result["compose only: perspective graph to null"]["median_s"]
         r = result["compose only: vgen raw frames to /dev/null"]["median_s"]
-        return {"seconds": seconds, "runs": runs, "slow_runs": slow_runs, "rows": result,
-                "compose_only_speedup": round(p / r, 2)}
+        return {
+            "seconds": seconds,
+            "runs": runs,
+            "slow_runs": slow_runs,
+            "rows": result,
+            "compose_only_speedup": round(p / r, 2),
+        }
 
 
 def scaling_suite(minutes: tuple[float, float] = (1, 60), runs: int = 1) -> dict:
@@ -305,24 +406,39 @@ def scaling_suite(minutes: tuple[float, float] = (1, 60), runs: int = 1) -> dict
             for m in minutes:
                 wall, rss, pss = timed(vgen_argv("render", "-q", "--fresh", str(specs[m])), folder, sample=0.01)
                 got[m].append((wall, rss, pss))
-                print(f"  {m:g} min: {wall:.1f} s, RSS {rss / 2**20:.0f} MB, PSS {pss / 2**20:.0f} MB",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {m:g} min: {wall:.1f} s, RSS {rss / 2**20:.0f} MB, PSS {pss / 2**20:.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for m in minutes:
             wall, rss, pss = (statistics.median(x[i] for x in got[m]) for i in range(3))
-            out[f"{m:g} min"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(rss / 2**20),
-                                 "peak_pss_mb": round(pss / 2**20), "runs": runs,
-                                 "peak_rss_mb_each": [round(x[1] / 2**20) for x in got[m]]}
+            out[f"{m:g} min"] = {
+                "wall_s": round(wall, 1),
+                "peak_rss_mb": round(rss / 2**20),
+                "peak_pss_mb": round(pss / 2**20),
+                "runs": runs,
+                "peak_rss_mb_each": [round(x[1] / 2**20) for x in got[m]],
+            }
     a, b = out[f"{minutes[0]:g} min"], out[f"{minutes[1]:g} min"]
-    return {"rows": out, "rss_ratio": round(b["peak_rss_mb"] / a["peak_rss_mb"], 3),
-            "pss_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),
-            "time_per_minute_ratio": round((b["wall_s"] / minutes[1]) / (a["wall_s"] / minutes[0]), 3)}
+    return {
+        "rows": out,
+        "rss_ratio": round(b["peak_rss_mb"] / a["peak_rss_mb"], 3),
+        "pss_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),
+        "time_per_minute_ratio": round((b["wall_s"] / minutes[1]) / (a["wall_s"] / minutes[0]), 3),
+    }
 
 
 def table(r: dict) -> str:
-    lines = [f"| way of rendering the same {r['seconds']:g} s | wall (s, median) | vs encode alone | peak RSS (MB) "
-             "| jitter (px rms) | Laplacian energy |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| way of rendering the same {r['seconds']:g} s | wall (s, median) | vs encode alone | peak RSS (MB) "
+        "| jitter (px rms) | Laplacian energy |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['median_s']:.1f} | {row.get('vs_encode_alone', '-')} | {row.get('peak_rss_mb', '-')} | "
-                     f"{row.get('jitter_px', '-')} | {row.get('laplacian_energy', '-')} |")
+        lines.append(
+            f"| {name} | {row['median_s']:.1f} | {row.get('vs_encode_alone', '-')} | {row.get('peak_rss_mb', '-')} | "
+            f"{row.get('jitter_px', '-')} | {row.get('laplacian_energy', '-')} |"
+        )
     lines.append(f"\ncomposition alone: vgen raw frames {r['compose_only_speedup']}x faster than the perspective graph")
     return "\n".join(lines)

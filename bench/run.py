@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from vgen.tools import samples
 from vgen.ffmpeg.binary import find_ffmpeg
+from vgen.tools import samples
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,12 +40,21 @@ def ten_minute_spec(folder: Path, ff) -> Path:
         img = folder / f"slide{i:03d}.jpg"
         shutil.copy(pics[i % 4], img)
         slides.append({"image": img.name})
-    spec = {"version": 1,
-            "output": {"path": "out.mp4", "width": 640, "height": 360, "fps": 25, "encoder": "libx264",
-                       "preset": "p3", "quality": 23},
-            "segments": {"seconds": 60},
-            "defaults": {"duration": 6, "transition": {"type": "fade", "duration": 1.0}, "ken_burns": "auto"},
-            "slides": slides}
+    spec = {
+        "version": 1,
+        "output": {
+            "path": "out.mp4",
+            "width": 640,
+            "height": 360,
+            "fps": 25,
+            "encoder": "libx264",
+            "preset": "p3",
+            "quality": 23,
+        },
+        "segments": {"seconds": 60},
+        "defaults": {"duration": 6, "transition": {"type": "fade", "duration": 1.0}, "ken_burns": "auto"},
+        "slides": slides,
+    }
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -70,8 +79,11 @@ def resilience(runs: int) -> dict:
             # Kill -9 once 90% of the segments are finished, then resume.
             shutil.rmtree(folder / ".out.vgen")
             (folder / "out.mp4").unlink()
-            proc = subprocess.Popen([sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             while pieces(folder / ".out.vgen") < round(0.9 * segments) and proc.poll() is None:
                 time.sleep(0.05)
             proc.kill()
@@ -80,18 +92,26 @@ def resilience(runs: int) -> dict:
             # One slide edited (its image's content swapped), then rendered again.
             shutil.copy(folder / "p1.jpg", folder / "slide050.jpg")
             edit = vgen("render", "--quiet", str(spec))
-            rows.append({"full_s": full, "resume_after_kill_at_90_s": resume, "one_slide_edit_s": edit,
-                         "segments": segments})
+            rows.append(
+                {"full_s": full, "resume_after_kill_at_90_s": resume, "one_slide_edit_s": edit, "segments": segments}
+            )
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    return {"runs": rows, "median": med,
-            "resume_ratio": med["resume_after_kill_at_90_s"] / med["full_s"],
-            "edit_ratio": med["one_slide_edit_s"] / med["full_s"]}
+    return {
+        "runs": rows,
+        "median": med,
+        "resume_ratio": med["resume_after_kill_at_90_s"] / med["full_s"],
+        "edit_ratio": med["one_slide_edit_s"] / med["full_s"],
+    }
 
 
 def machine() -> dict:
     ff = find_ffmpeg()
-    return {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count(),
-            "ffmpeg": f"{ff.version} ({ff.source})", "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "cpu_count": __import__("os").cpu_count(),
+        "ffmpeg": f"{ff.version} ({ff.source})",
+        "platform": platform.platform(),
+    }
 
 
 def main() -> None:
@@ -122,7 +142,10 @@ def main() -> None:
         import compose
 
         out["scaling"] = s = compose.scaling_suite(runs=args.runs)
-        print(f"peak RSS 60 min / 1 min: {s['rss_ratio']}, peak PSS: {s['pss_ratio']}, time per minute 60 min / 1 min: {s['time_per_minute_ratio']}")
+        print(
+            f"peak RSS 60 min / 1 min: {s['rss_ratio']}, peak PSS: {s['pss_ratio']}, "
+            f"time per minute 60 min / 1 min: {s['time_per_minute_ratio']}"
+        )
         print(json.dumps(s["rows"]))
     results.write_text(json.dumps(out, indent=1))
     print(json.dumps(out["machine"]))

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-import yaml
+
+from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
+from vgen.tools import samples
 
 from helpers import run_ff
-from vgen.tools import samples
-from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg
 
 os.environ.setdefault("RUNPOD_SKIP_AUTO_SYSTEM_CHECKS", "true")
 os.environ.setdefault("RUNPOD_SKIP_GPU_CHECK", "true")
@@ -37,9 +34,18 @@ def media(ff: FFmpeg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     m["huge"] = samples.photo(ff, d / "huge.webp", 4096, 4096, seed=1)
     # Left half red, right half blue, fully transparent top half: alpha must show as black.
     m["alpha"] = d / "alpha.png"
-    run_ff(ff, "-f", "lavfi", "-i", "color=c=red:s=160x90,format=rgba", "-vf",
-           "geq=r='if(lt(X,W/2),255,0)':g=0:b='if(lt(X,W/2),0,255)':a='if(lt(Y,H/2),0,255)'",
-           "-frames:v", "1", str(m["alpha"]))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=160x90,format=rgba",
+        "-vf",
+        "geq=r='if(lt(X,W/2),255,0)':g=0:b='if(lt(X,W/2),0,255)':a='if(lt(Y,H/2),0,255)'",
+        "-frames:v",
+        "1",
+        str(m["alpha"]),
+    )
     m["exif6"] = _exif_rotated(d / "exif6.jpg")
     m["clip"] = samples.clip(ff, d / "clip.mp4", 320, 240, 1.0, rate=25)
     m["narration"] = samples.tone(ff, d / "narration.mp3", 4.0)

@@ -28,8 +28,15 @@ def write_spec(folder: Path, spec: dict[str, Any], name: str = "spec.yaml") -> P
 def base_spec(out: str = "out.mp4", w: int = 160, h: int = 90, fps: int = 10, seconds: float = 300) -> dict[str, Any]:
     return {
         "version": 1,
-        "output": {"path": out, "width": w, "height": h, "fps": fps, "encoder": "libx264", "preset": "ultrafast",
-                   "quality": 18},
+        "output": {
+            "path": out,
+            "width": w,
+            "height": h,
+            "fps": fps,
+            "encoder": "libx264",
+            "preset": "ultrafast",
+            "quality": 18,
+        },
         "segments": {"seconds": seconds},
         "slides": [],
     }
@@ -38,15 +45,32 @@ def base_spec(out: str = "out.mp4", w: int = 160, h: int = 90, fps: int = 10, se
 def gray_frames(ff: FFmpeg, path: Path, w: int, h: int, vf: str = "") -> np.ndarray:
     """All frames of a video's luma as float arrays (n, h, w)."""
     filt = f"{vf + ',' if vf else ''}scale={w}:{h}:flags=bicubic,format=gray"
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-vf", filt, "-f", "rawvideo", "-"],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [ff.path, "-v", "error", "-i", str(path), "-vf", filt, "-f", "rawvideo", "-"], capture_output=True, check=True
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)
 
 
 def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
     """Frame `index` (0-based) as an (h, w, 3) uint8 array."""
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{index}),format=rgb24",
-                          "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            ff.path,
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select=eq(n\\,{index}),format=rgb24",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
 
 
@@ -57,14 +81,22 @@ def streams(ff: FFmpeg, path: Path) -> dict[str, Any]:
     facts = av_facts(ff, path)
     frames, _ = count_frames(ff, path)
     info = subprocess.run([ff.path, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
-    return {"facts": facts, "frames": frames, "audio_s": audio_seconds(ff, path) if facts.has_audio else 0.0,
-            "info": info}
+    return {
+        "facts": facts,
+        "frames": frames,
+        "audio_s": audio_seconds(ff, path) if facts.has_audio else 0.0,
+        "info": info,
+    }
 
 
 def framemd5(ff, path) -> list[str]:
     """Decoded video frame hashes: equal lists mean the same pictures."""
-    text = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [ff.path, "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [ln.rsplit(",", 1)[-1].strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
 
 
@@ -72,11 +104,20 @@ def mixed_spec(media, narration, seconds: float) -> dict:
     spec = base_spec(seconds=seconds)
     spec["defaults"] = {"duration": 1.5, "transition": {"type": "fade", "duration": 0.5}}
     spec["slides"] = [
-        {"image": str(media["land"]),
-         "ken_burns": {"from": {"zoom": 1.0, "x": 0.5, "y": 0.5}, "to": {"zoom": 1.2, "x": 0.6, "y": 0.4},
-                       "easing": "ease-in-out"}},
-        {"image": str(media["portrait"]), "fit": "contain", "ken_burns": "zoom-out",
-         "transition": {"type": "slideleft", "duration": 1.0}},
+        {
+            "image": str(media["land"]),
+            "ken_burns": {
+                "from": {"zoom": 1.0, "x": 0.5, "y": 0.5},
+                "to": {"zoom": 1.2, "x": 0.6, "y": 0.4},
+                "easing": "ease-in-out",
+            },
+        },
+        {
+            "image": str(media["portrait"]),
+            "fit": "contain",
+            "ken_burns": "zoom-out",
+            "transition": {"type": "slideleft", "duration": 1.0},
+        },
         {"video": str(media["clip"]), "duration": 2.5},  # a 1 s clip looped
         {"image": str(media["square"]), "ken_burns": "pan-right", "transition": "none"},
         {"image": str(media["tiny"]), "ken_burns": "pan-up"},
@@ -93,8 +134,13 @@ VGEN = [sys.executable, "-m", "vgen"]
 
 
 def vgen(*args, cwd=None, env=None):
-    return subprocess.run([*VGEN, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [*VGEN, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
 
 
 def laplacian_energy(img: np.ndarray) -> float:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vgen.tools import samples
 from vgen.ffmpeg.encoders import diagnose_nvenc
+from vgen.tools import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -53,6 +53,7 @@ def test_image_declares_what_nvenc_needs():
     assert tests["tests"][0]["input"] == json.loads((ROOT / "test_input.json").read_text())["input"]
 
 
+@pytest.mark.slow
 def test_the_images_start_command_renders_test_input(ff, tmp_path):
     """The image's CMD with the image's environment, outside Docker, on test_input.json."""
     env, cmd = image_env_and_cmd()
@@ -66,8 +67,14 @@ def test_the_images_start_command_renders_test_input(ff, tmp_path):
         env["VGEN_FFMPEG"], env["VGEN_FFPROBE"] = ff.path, ff.ffprobe or ""
     env |= {"RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true", "RUNPOD_SKIP_GPU_CHECK": "true"}
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VGEN_", "SUPABASE_"))} | env
-    r = subprocess.run([*cmd, "--test_input", (ROOT / "test_input.json").read_text()], capture_output=True,
-                       text=True, env=full_env, cwd=tmp_path, timeout=600)
+    r = subprocess.run(
+        [*cmd, "--test_input", (ROOT / "test_input.json").read_text()],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "Job result:" in ln)
     out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
@@ -81,15 +88,23 @@ def test_the_images_start_command_renders_test_input(ff, tmp_path):
 
 # The real messages FFmpeg's NVENC prints, as users meet them.
 MESSAGES = {
-    "old_driver": ("[h264_nvenc @ 0x55d0c8e0] Driver does not support the required nvenc API version. "
-                   "Required: 12.1 Found: 12.0\n[h264_nvenc @ 0x55d0c8e0] The minimum required Nvidia driver for "
-                   "nvenc is 530.41.03 or newer\n", "too old for this FFmpeg: it needs NVENC API 12.1"),
-    "no_video_capability": ("[h264_nvenc @ 0x5612] Cannot load libnvidia-encode.so.1\n[h264_nvenc @ 0x5612] The "
-                            "minimum required Nvidia driver for nvenc is 530.41.03 or newer\n",
-                            "NVIDIA_DRIVER_CAPABILITIES=compute,video,utility"),
+    "old_driver": (
+        "[h264_nvenc @ 0x55d0c8e0] Driver does not support the required nvenc API version. "
+        "Required: 12.1 Found: 12.0\n[h264_nvenc @ 0x55d0c8e0] The minimum required Nvidia driver for "
+        "nvenc is 530.41.03 or newer\n",
+        "too old for this FFmpeg: it needs NVENC API 12.1",
+    ),
+    "no_video_capability": (
+        "[h264_nvenc @ 0x5612] Cannot load libnvidia-encode.so.1\n[h264_nvenc @ 0x5612] The "
+        "minimum required Nvidia driver for nvenc is 530.41.03 or newer\n",
+        "NVIDIA_DRIVER_CAPABILITIES=compute,video,utility",
+    ),
     "no_driver": ("[h264_nvenc @ 0x5618] Cannot load libcuda.so.1\n", "No NVIDIA driver is visible"),
-    "no_nvenc_gpu": ("[h264_nvenc @ 0x5620] OpenEncodeSessionEx failed: unsupported device (2): (no details)\n"
-                     "[h264_nvenc @ 0x5620] No capable devices found\n", "has no NVENC video encoder"),
+    "no_nvenc_gpu": (
+        "[h264_nvenc @ 0x5620] OpenEncodeSessionEx failed: unsupported device (2): (no details)\n"
+        "[h264_nvenc @ 0x5620] No capable devices found\n",
+        "has no NVENC video encoder",
+    ),
 }
 
 
@@ -100,6 +115,7 @@ def test_each_nvenc_failure_is_one_clear_sentence(case):
     assert words in sentence and "\n" not in sentence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(MESSAGES))
 def test_doctor_and_worker_start_say_it(ff, tmp_path, case):
     """A stand-in FFmpeg prints the real message for the NVENC test encode; all else is real."""
@@ -108,21 +124,34 @@ def test_doctor_and_worker_start_say_it(ff, tmp_path, case):
     fake = tmp_path / "ffmpeg"
     fake.write_text(f"""#!/usr/bin/env bash
 if [[ " $* " == *" -c:v h264_nvenc "* || " $* " == *" -c:v hevc_nvenc "* ]]; then
-  cat {tmp_path / 'msg.txt'} >&2; exit 1
+  cat {tmp_path / "msg.txt"} >&2; exit 1
 fi
 exec {ff.path} "$@"
 """)
     fake.chmod(0o755)
-    env = {**os.environ, "VGEN_FFMPEG": str(fake), "VGEN_FFPROBE": ff.ffprobe or "", "COLUMNS": "400",
-           "VGEN_REQUIRE_NVENC": "1", "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true", "RUNPOD_SKIP_GPU_CHECK": "true",
-           "VGEN_LOCAL_OUTPUT_DIR": str(tmp_path / "out"), "VGEN_BUNDLED_DIR": str(tmp_path)}
-    doctor = subprocess.run([sys.executable, "-m", "vgen", "doctor", "--json"], capture_output=True, text=True,
-                            env=env)
+    env = {
+        **os.environ,
+        "VGEN_FFMPEG": str(fake),
+        "VGEN_FFPROBE": ff.ffprobe or "",
+        "COLUMNS": "400",
+        "VGEN_REQUIRE_NVENC": "1",
+        "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+        "RUNPOD_SKIP_GPU_CHECK": "true",
+        "VGEN_LOCAL_OUTPUT_DIR": str(tmp_path / "out"),
+        "VGEN_BUNDLED_DIR": str(tmp_path),
+    }
+    doctor = subprocess.run([sys.executable, "-m", "vgen", "doctor", "--json"], capture_output=True, text=True, env=env)
     nvenc = next(c for c in json.loads(doctor.stdout) if c["name"] == "h264_nvenc")
     assert not nvenc["ok"] and words in nvenc["detail"]
     job = json.loads((ROOT / "test_input.json").read_text())
-    worker = subprocess.run([sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(job)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    worker = subprocess.run(
+        [sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert worker.returncode == 1  # the SDK's local run fails the job
     text = worker.stdout + worker.stderr
     assert "refuses jobs (VGEN_REQUIRE_NVENC=1)" in text and words in " ".join(text.split())

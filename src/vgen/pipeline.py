@@ -46,8 +46,9 @@ class Checked:
         return self.captions.warnings if self.captions else ()
 
 
-def load_and_check(spec: str | Path | LoadedSpec, ff: FFmpeg | None = None, *, draft: bool = False,
-                   thorough: bool = False) -> Checked:
+def load_and_check(
+    spec: str | Path | LoadedSpec, ff: FFmpeg | None = None, *, draft: bool = False, thorough: bool = False
+) -> Checked:
     """Load the spec (unless given loaded), probe every asset once (`thorough`: decode every image,
     as `validate` does), build the timeline and check transitions and captions. Asset problems are
     raised together (AssetProblems); any other fault as the one error that names it."""
@@ -70,8 +71,10 @@ def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
     for s in tl.slides:
         if s.trans_in and s.trans_in.type not in known:
             where = loaded.where(("slides", s.index, "transition", "type"))
-            raise SpecError(f"{where}: FFmpeg {ff.version} has no xfade transition {s.trans_in.type!r}",
-                            "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)")
+            raise SpecError(
+                f"{where}: FFmpeg {ff.version} has no xfade transition {s.trans_in.type!r}",
+                "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)",
+            )
 
 
 def default_work_dir(output: Path) -> Path:
@@ -102,8 +105,13 @@ class Prepared:
         return ((c.file_for(self.plan.work_dir), c.ass_text),)
 
 
-def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | None = None,
-            draft: bool = False, compositor: str | None = None) -> Prepared:
+def prepare(
+    spec_path: str | Path,
+    ff: FFmpeg | None = None,
+    work_dir: Path | None = None,
+    draft: bool = False,
+    compositor: str | None = None,
+) -> Prepared:
     """Everything a render will run (dry-run prints this). `compositor` overrides the spec's
     output.compositor."""
     checked = load_and_check(spec_path, ff, draft=draft)
@@ -113,10 +121,18 @@ def prepare(spec_path: str | Path, ff: FFmpeg | None = None, work_dir: Path | No
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
     how, notice = choose_compositor(tl, compositor or loaded.spec.output.compositor)
-    segs = tuple(commands.segment_command(ff, plan, s, checked.captions, checked.fonts_dir, how)
-                 for s in plan.segments)
-    return Prepared(loaded, ff, plan, segs, commands.audio_command(ff, plan), commands.join_command(ff, plan),
-                    checked.captions, how, notice)
+    segs = tuple(commands.segment_command(ff, plan, s, checked.captions, checked.fonts_dir, how) for s in plan.segments)
+    return Prepared(
+        loaded,
+        ff,
+        plan,
+        segs,
+        commands.audio_command(ff, plan),
+        commands.join_command(ff, plan),
+        checked.captions,
+        how,
+        notice,
+    )
 
 
 def _heredoc(path: Path, text: str, tag: str) -> str:
@@ -127,8 +143,10 @@ def dry_run_script(prep: Prepared, spec_label: str) -> str:
     """The plan as comments, then every file and command of the render as a shell script that
     renders the same video: what `vgen dry-run` prints."""
     plan, tl = prep.plan, prep.plan.timeline
-    out = [f"# vgen dry-run of {spec_label}: {tl.width}x{tl.height} @ {tl.fps} fps, {tl.total_frames} frames "
-           f"({tl.seconds:.3f} s), encoder {plan.encoder.name}, FFmpeg {prep.ff.version} ({prep.ff.path})"]
+    out = [
+        f"# vgen dry-run of {spec_label}: {tl.width}x{tl.height} @ {tl.fps} fps, {tl.total_frames} frames "
+        f"({tl.seconds:.3f} s), encoder {plan.encoder.name}, FFmpeg {prep.ff.version} ({prep.ff.path})"
+    ]
     if plan.encoder.notice:
         out.append(f"# notice: {plan.encoder.notice}")
     out.append(f"# compositor: {prep.compositor}" + (f" ({prep.compositor_notice})" if prep.compositor_notice else ""))
@@ -136,14 +154,21 @@ def dry_run_script(prep: Prepared, spec_label: str) -> str:
     for s in tl.slides:
         t = f", transition in: {s.trans_in.type} {s.trans_in.frames} fr" if s.trans_in else ""
         m = s.move
-        move = "static" if m.is_static else (f"zoom {m.z0:g}->{m.z1:g} x {m.x0:.3g}->{m.x1:.3g} "
-                                             f"y {m.y0:.3g}->{m.y1:.3g} {m.easing}")
-        out.append(f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) visible [{s.clip_start}, "
-                   f"{s.clip_end}), {s.fit}, {move}{t}")
+        move = (
+            "static"
+            if m.is_static
+            else (f"zoom {m.z0:g}->{m.z1:g} x {m.x0:.3g}->{m.x1:.3g} y {m.y0:.3g}->{m.y1:.3g} {m.easing}")
+        )
+        out.append(
+            f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) visible [{s.clip_start}, "
+            f"{s.clip_end}), {s.fit}, {move}{t}"
+        )
     out.append("# segments:")
     for seg in plan.segments:
-        out.append(f"#   {seg.index + 1:>4}: frames [{seg.first}, {seg.end}) = {seg.frames} fr, slides "
-                   f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}")
+        out.append(
+            f"#   {seg.index + 1:>4}: frames [{seg.first}, {seg.end}) = {seg.frames} fr, slides "
+            f"{','.join(str(i + 1) for i in seg.slides)}, key {seg.key[:16]}"
+        )
     out.append(f"# audio: {plan.audio.samples} samples at 48 kHz, key {plan.audio.key[:16]}")
     out.append("set -o pipefail  # a raw-frame source that fails must fail its segment")
     out.append(f"mkdir -p {shlex.quote(str(plan.work_dir))} {shlex.quote(str(plan.output.parent))}")

@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-from helpers import base_spec, vgen, write_spec
-from helpers import framemd5
+from helpers import base_spec, framemd5, vgen, write_spec
+
 
 def small(media, tmp_path, **over):
     spec = base_spec()
-    spec["slides"] = [{"image": str(media["land"]), "duration": 1.0},
-                      {"image": str(media["square"]), "duration": 1.0, "transition": {"type": "wipeup", "duration": 0.4}}]
+    spec["slides"] = [
+        {"image": str(media["land"]), "duration": 1.0},
+        {"image": str(media["square"]), "duration": 1.0, "transition": {"type": "wipeup", "duration": 0.4}},
+    ]
     spec.update(over)
     return write_spec(tmp_path, spec)
 
 
-@pytest.mark.parametrize("case, needle, on_line", [
-    ("missing", r"spec.yaml:(\d+) slides\[0\].image: .*gone.jpg: image not found", "image:"),
-    ("negative", r"spec.yaml:(\d+) slides\[0\].duration: must be greater than 0", "duration: -1"),
-    ("unknown_transition", r"spec.yaml:(\d+) slides\[1\].transition.type: unknown transition 'swirl'", "swirl"),
-    ("too_long", r"spec.yaml:(\d+) slides\[1\].transition: slide 1 \(1.00 s\) is shorter than its transitions",
-     "transition:"),
-    ("bad_yaml", r"spec.yaml:(\d+) invalid YAML", "image: ["),
-    ("undecodable", r"spec.yaml:(\d+) slides\[0\].image: .*junk.jpg: not a readable image", "junk.jpg"),
-])
+@pytest.mark.parametrize(
+    "case, needle, on_line",
+    [
+        ("missing", r"spec.yaml:(\d+) slides\[0\].image: .*gone.jpg: image not found", "image:"),
+        ("negative", r"spec.yaml:(\d+) slides\[0\].duration: must be greater than 0", "duration: -1"),
+        ("unknown_transition", r"spec.yaml:(\d+) slides\[1\].transition.type: unknown transition 'swirl'", "swirl"),
+        (
+            "too_long",
+            r"spec.yaml:(\d+) slides\[1\].transition: slide 1 \(1.00 s\) is shorter than its transitions",
+            "transition:",
+        ),
+        ("bad_yaml", r"spec.yaml:(\d+) invalid YAML", "image: ["),
+        ("undecodable", r"spec.yaml:(\d+) slides\[0\].image: .*junk.jpg: not a readable image", "junk.jpg"),
+    ],
+)
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(media, tmp_path, case, needle, on_line):
     p = small(media, tmp_path)
     text = p.read_text()
@@ -70,6 +77,7 @@ def test_validate_reports_every_problem(media, tmp_path):
     assert ok.returncode == 0 and "2 slides" in ok.stdout
 
 
+@pytest.mark.slow
 def test_dry_run_script_renders_what_render_renders(ff, media, tmp_path):
     """dry-run prints exactly what render runs: running its output as a shell script gives the same video."""
     p = small(media, tmp_path, segments={"seconds": 0.5})
@@ -86,6 +94,7 @@ def test_dry_run_script_renders_what_render_renders(ff, media, tmp_path):
     assert framemd5(ff, tmp_path / "out.mp4") == scripted
 
 
+@pytest.mark.slow
 def test_json_progress_events(media, tmp_path):
     r = vgen("render", "--json", small(media, tmp_path))
     assert r.returncode == 0, r.stderr
@@ -98,6 +107,7 @@ def test_json_progress_events(media, tmp_path):
     assert any("fps" in e and "eta_s" in e for e in events if e["stage"] == "segment")
 
 
+@pytest.mark.slow
 def test_audio_events_beside_reused_segments_keep_the_overall_progress(media, tmp_path):
     """The audio track renders beside the video: its events carry the video's progress and the
     count of reused segments, so the overall bar neither jumps to 100% nor loses "(N reused)"."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vgen.ffmpeg import binary as ffmod
 from vgen.errors import FFmpegError
+from vgen.ffmpeg import binary as ffmod
 from vgen.ffmpeg.probe import av_facts
 
 
@@ -44,8 +44,14 @@ def test_probing_without_ffprobe_matches_ffprobe(ff, media):
         a = av_facts(plain, media[name])
         if ff.ffprobe:
             b = av_facts(ff, media[name])
-            assert (a.width, a.height, a.has_audio, a.has_video, a.sample_rate, a.channels) == \
-                (b.width, b.height, b.has_audio, b.has_video, b.sample_rate, b.channels)
+            assert (a.width, a.height, a.has_audio, a.has_video, a.sample_rate, a.channels) == (
+                b.width,
+                b.height,
+                b.has_audio,
+                b.has_video,
+                b.sample_rate,
+                b.channels,
+            )
             assert abs(a.duration - b.duration) < 0.05
     clip = av_facts(plain, media["clip"])
     assert (clip.width, clip.height, round(clip.fps)) == (320, 240, 25) and clip.has_audio

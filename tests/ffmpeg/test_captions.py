@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import base_spec, gray_frames, run_ff, write_spec
-from helpers import vgen
 from vgen.errors import SpecError
+from vgen.ffmpeg.captions import ass_color, check_cues, parse_cues, to_ass
 from vgen.ffmpeg.graph import escape_value
+from vgen.model.spec import SubtitleStyle
 from vgen.pipeline import prepare
 from vgen.run.render import render
-from vgen.model.spec import SubtitleStyle
-from vgen.ffmpeg.captions import ass_color, check_cues, parse_cues, to_ass
+
+from helpers import base_spec, gray_frames, run_ff, vgen, write_spec
 
 SRT = """1
 00:00:01,000 --> 00:00:02,000
@@ -31,8 +31,10 @@ def dark(ff, tmp_path_factory):
 
 
 def test_srt_and_vtt_parse_the_same():
-    vtt = "WEBVTT\n\nNOTE a comment\n\nintro\n00:01.000 --> 00:02.000 align:start\nHello <i>world</i>\n\n" \
-          "00:00:03.000 --> 00:00:04.500\nSecond {line} with a \\ backslash\n"
+    vtt = (
+        "WEBVTT\n\nNOTE a comment\n\nintro\n00:01.000 --> 00:02.000 align:start\nHello <i>world</i>\n\n"
+        "00:00:03.000 --> 00:00:04.500\nSecond {line} with a \\ backslash\n"
+    )
     a, b = parse_cues(SRT, "a.srt"), parse_cues(vtt, "a.vtt")
     assert [(c.start, c.end, c.text) for c in a] == [(c.start, c.end, c.text) for c in b]
     assert a[1].start == 3.0 and a[1].end == 4.5
@@ -68,11 +70,17 @@ def test_escaping_matches_ffmpeg_python_and_survives_ffmpeg(ff, tmp_path, hostil
     import ffmpeg as ffm
 
     compiled = ffm.input("in.mp4").filter("ass", filename=hostile).output("o.mp4").compile()
-    graph = compiled[compiled.index("-filter_complex") + 1] if "-filter_complex" in compiled else compiled[
-        compiled.index("-vf") + 1] if "-vf" in compiled else ""
+    graph = (
+        compiled[compiled.index("-filter_complex") + 1]
+        if "-filter_complex" in compiled
+        else compiled[compiled.index("-vf") + 1]
+        if "-vf" in compiled
+        else ""
+    )
     assert escape_value(hostile) in graph
 
 
+@pytest.mark.slow
 def test_hostile_paths_render_and_style_values_are_refused(ff, dark, tmp_path):
     folder = tmp_path / "we'ird: [dir], ;x\\y=z"
     folder.mkdir()
@@ -109,6 +117,7 @@ def test_caption_shows_exactly_while_its_cue_runs_across_a_segment_cut(ff, dark,
     assert frames[3].max() < 60  # nothing drawn outside cues
 
 
+@pytest.mark.slow
 def test_missing_font_warns_and_empty_file_errors(ff, dark, tmp_path):
     srt = tmp_path / "cap.srt"
     srt.write_text(SRT)

@@ -45,7 +45,9 @@ def test_nvenc_preset_values_are_valid(ff):
 
 
 def test_x264_gets_crf_and_a_mapped_preset():
-    pairs = dict(zip(*[iter(video_args("libx264", Output(encoder="libx264", preset="p4", quality=23), Fraction(30)))] * 2))
+    pairs = dict(
+        zip(*[iter(video_args("libx264", Output(encoder="libx264", preset="p4", quality=23), Fraction(30)))] * 2)
+    )
     assert pairs["-c:v"] == "libx264" and pairs["-crf"] == "23" and pairs["-preset"] == "faster"
     lossless = video_args("libx264", Output(encoder="libx264", quality=0), Fraction(30))
     assert "-qp" in lossless and "-crf" not in lossless
@@ -62,8 +64,8 @@ def test_auto_falls_back_to_x264_with_a_notice(ff):
 
 
 def test_explicit_nvenc_without_gpu_is_a_clear_error(ff):
-    from vgen.ffmpeg.encoders import try_encoder
     from vgen.errors import FFmpegError
+    from vgen.ffmpeg.encoders import try_encoder
 
     if "h264_nvenc" in ff.encoders and not try_encoder(ff.path, "h264_nvenc"):
         pytest.skip("NVENC works here")

@@ -8,17 +8,39 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_ff
-from vgen.ffmpeg import mp4
 from vgen.errors import MediaError
+from vgen.ffmpeg import mp4
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.probe import audio_length, audio_seconds, count_frames, frame_count
 
+from helpers import run_ff
+
 
 def made(ff: FFmpeg, path: Path, frames: int, *extra: str) -> Path:
-    run_ff(ff, "-f", "lavfi", "-i", f"testsrc2=s=160x90:r=25:d={frames / 25}", "-f", "lavfi", "-i",
-           "sine=r=48000:d=2", "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset",
-           "ultrafast", "-c:a", "aac", *extra, str(path))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s=160x90:r=25:d={frames / 25}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=r=48000:d=2",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        *extra,
+        str(path),
+    )
     return path
 
 
@@ -30,8 +52,28 @@ def test_counts_what_ffmpeg_counts(ff, tmp_path, extra):
 
 def test_the_video_track_is_found_after_the_audio_track(ff, tmp_path):
     video = tmp_path / "v.mp4"
-    run_ff(ff, "-f", "lavfi", "-i", "sine=r=48000:d=1", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=10:d=1",
-           "-map", "0:a", "-map", "1:v", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=r=48000:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x64:r=10:d=1",
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        str(video),
+    )
     assert mp4.video_frames(video) == 10
 
 
@@ -41,9 +83,9 @@ def test_a_64_bit_box_size_is_read(ff, tmp_path):
     video = made(ff, tmp_path / "v.mp4", 12)
     data = bytearray(video.read_bytes())
     at = data.index(b"mdat") - 4
-    assert data[at - 8:at] == struct.pack(">I4s", 8, b"free")
+    assert data[at - 8 : at] == struct.pack(">I4s", 8, b"free")
     size = struct.unpack_from(">I", data, at)[0]
-    data[at - 8:at + 8] = struct.pack(">I4sQ", 1, b"mdat", size + 8)
+    data[at - 8 : at + 8] = struct.pack(">I4sQ", 1, b"mdat", size + 8)
     wide = tmp_path / "wide.mp4"
     wide.write_bytes(bytes(data))
     assert mp4.video_frames(wide) == count_frames(ff, wide)[0] == 12
@@ -56,7 +98,7 @@ def test_a_cut_off_file_is_refused(ff, tmp_path, keep):
     whole = made(ff, tmp_path / "v.mp4", 25, "-movflags", "+faststart")
     cut = tmp_path / "cut.mp4"
     data = whole.read_bytes()
-    cut.write_bytes(data[:int(len(data) * keep)])
+    cut.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(mp4.Damaged):
         mp4.video_frames(cut)
     with pytest.raises(MediaError, match="cut.mp4"):
@@ -79,8 +121,9 @@ def test_not_an_mp4_at_all(ff, tmp_path):
         frame_count(ff, tmp_path / "missing.mp4")
 
 
-@pytest.mark.parametrize("rate,seconds,extra", [(48000, 7.3, ()), (44100, 3.01, ("-movflags", "+faststart")),
-                                                (22050, 2.5, ("-ac", "1"))])
+@pytest.mark.parametrize(
+    "rate,seconds,extra", [(48000, 7.3, ()), (44100, 3.01, ("-movflags", "+faststart")), (22050, 2.5, ("-ac", "1"))]
+)
 def test_audio_length_is_the_samples_written(ff, tmp_path, rate, seconds, extra):
     """The edit list trims the AAC encoder's priming and padding: the length is the exact number of
     samples FFmpeg was given, at any rate (a decode by FFmpeg 5.1 also counts the padding)."""
@@ -101,12 +144,28 @@ def test_audio_length_of_a_joined_file(ff, tmp_path):
 def test_audio_length_of_a_cut_off_or_odd_file(ff, tmp_path):
     whole = made(ff, tmp_path / "v.mp4", 25, "-movflags", "+faststart")
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
     with pytest.raises(MediaError, match="cut.mp4"):
         audio_length(ff, cut)
     delayed = tmp_path / "delayed.mp4"  # an empty edit first: FFmpeg decides (here by decoding)
-    run_ff(ff, "-f", "lavfi", "-i", "sine=r=48000:d=1", "-itsoffset", "0.5", "-f", "lavfi", "-i",
-           "sine=r=48000:d=1", "-map", "1:a", "-c:a", "aac", str(delayed))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=r=48000:d=1",
+        "-itsoffset",
+        "0.5",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=r=48000:d=1",
+        "-map",
+        "1:a",
+        "-c:a",
+        "aac",
+        str(delayed),
+    )
     with pytest.raises(mp4.Unknown):
         mp4.audio_seconds(delayed)
     assert audio_length(ff, delayed) == pytest.approx(audio_seconds(ff, delayed))

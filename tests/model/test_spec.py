@@ -29,7 +29,13 @@ def load(tmp_path, text):
 
 def test_defaults_match_the_contract(tmp_path):
     s = load(tmp_path, GOOD).spec
-    assert (s.output.fps, s.output.encoder, s.output.quality, s.output.preset, s.output.lookahead) == (30, "auto", 21, "p4", 16)
+    assert (s.output.fps, s.output.encoder, s.output.quality, s.output.preset, s.output.lookahead) == (
+        30,
+        "auto",
+        21,
+        "p4",
+        16,
+    )
     assert s.output.path == "out/video.mp4" and s.segments.seconds == 300
     assert s.defaults.duration == 5 and s.defaults.transition == Transition(type="fade", duration=0.5)
     assert s.defaults.ken_burns == "auto" and s.defaults.fit == "cover"

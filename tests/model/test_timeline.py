@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from vgen.errors import SpecError
-from vgen.model.plan import build_plan, cut_points
 from vgen.ffmpeg.encoders import EncoderChoice
 from vgen.model.facts import AVFacts, ImageFacts
+from vgen.model.plan import build_plan, cut_points
 from vgen.model.spec import validate_data
 from vgen.model.timeline import build_timeline, fps_fraction
 
@@ -37,8 +37,12 @@ def test_durations_become_whole_frames_without_drift():
 
 
 def test_transition_is_centred_on_the_boundary():
-    tl = tl_for([{"image": "a.jpg", "duration": 2}, {"image": "b.jpg", "duration": 2,
-                 "transition": {"type": "fade", "duration": 1}}])
+    tl = tl_for(
+        [
+            {"image": "a.jpg", "duration": 2},
+            {"image": "b.jpg", "duration": 2, "transition": {"type": "fade", "duration": 1}},
+        ]
+    )
     a, b = tl.slides
     assert (a.start, a.end, b.start, b.end) == (0, 60, 60, 120)
     assert b.trans_in.first == 45 and b.trans_in.frames == 30
@@ -58,8 +62,10 @@ def test_narration_longer_than_slides_is_an_error_saying_by_how_much():
 
 def test_transition_longer_than_its_slides_is_an_error():
     with pytest.raises(SpecError, match=r"slides\[2\].transition: slide 2 \(0.50 s\) is shorter than its transitions"):
-        tl_for([{"image": "a.jpg", "duration": 2}, {"image": "b.jpg", "duration": 0.5},
-                {"image": "c.jpg", "duration": 2}], defaults={"transition": {"type": "fade", "duration": 0.8}})
+        tl_for(
+            [{"image": "a.jpg", "duration": 2}, {"image": "b.jpg", "duration": 0.5}, {"image": "c.jpg", "duration": 2}],
+            defaults={"transition": {"type": "fade", "duration": 0.8}},
+        )
 
 
 def test_segments_cut_inside_holds_never_in_transitions():
@@ -79,11 +85,17 @@ def test_keys_change_only_for_touched_segments():
     enc = EncoderChoice("libx264", ("-crf", "21"))
     digest = lambda p: p.name  # noqa: E731 - content stands in for the name here
     plan = build_plan(tl, 10, enc, "5.1", Path("/o.mp4"), Path("/w"), digest)
-    edited = build_plan(tl, 10, enc, "5.1", Path("/o.mp4"), Path("/w"), lambda p: "new" if p.name == "7.jpg" else p.name)
+    edited = build_plan(
+        tl, 10, enc, "5.1", Path("/o.mp4"), Path("/w"), lambda p: "new" if p.name == "7.jpg" else p.name
+    )
     changed = [a.index for a, b in zip(plan.segments, edited.segments) if a.key != b.key]
     assert changed == [s.index for s in plan.segments if 7 in s.slides]
     assert plan.audio.key == edited.audio.key
 
 
 def test_fps_fractions():
-    assert fps_fraction(29.97) == Fraction(30000, 1001) and fps_fraction(25) == 25 and fps_fraction(59.94) == Fraction(60000, 1001)
+    assert (
+        fps_fraction(29.97) == Fraction(30000, 1001)
+        and fps_fraction(25) == 25
+        and fps_fraction(59.94) == Fraction(60000, 1001)
+    )

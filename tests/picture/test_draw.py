@@ -8,13 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import base_spec, gray_frames, run_ff, write_spec
-from helpers import framemd5, mixed_spec
-from helpers import laplacian_energy
 from vgen.picture import draw, warp
 from vgen.picture.source import Source, blend_weights
 from vgen.pipeline import load_and_check, prepare
 from vgen.run.render import render_spec
+
+from helpers import base_spec, framemd5, gray_frames, laplacian_energy, mixed_spec, run_ff, write_spec
 
 
 def blend_spec(media, narration, seconds: float) -> dict:
@@ -29,6 +28,7 @@ def blend_spec(media, narration, seconds: float) -> dict:
     return spec
 
 
+@pytest.mark.slow
 def test_raw_segments_join_without_a_seam(ff, media, long_narration, tmp_path):
     """Cut into many segments or none: the same frames, bit for bit, on every FFmpeg (each frame is
     computed from the global frame number alone)."""
@@ -44,6 +44,7 @@ def test_raw_segments_join_without_a_seam(ff, media, long_narration, tmp_path):
     assert framemd5(ff, outs[0].output) == framemd5(ff, outs[1].output)
 
 
+@pytest.mark.slow
 def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path):
     """The two paths draw the same pictures; they differ only in resampling and rounding details
     (and xfade's fadeblack fades to Y=0 where raw frames fade to video black, Y=16)."""
@@ -55,8 +56,11 @@ def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path):
                 slide["transition"]["type"] = "fade"
         spec["output"].update(quality=0, path=f"{how}.mp4", compositor="auto" if how == "raw" else "ffmpeg")
         r = render_spec(write_spec(tmp_path, spec, f"{how}.yaml"), ff=ff)
-        raw = subprocess.run([ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p",
-                              "-"], capture_output=True, check=True).stdout
+        raw = subprocess.run(
+            [ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+            capture_output=True,
+            check=True,
+        ).stdout
         videos[how] = np.frombuffer(raw, np.uint8).reshape(-1, 160 * 90 * 3 // 2).astype(np.float64)
     a, b = videos["raw"], videos["ffmpeg"]
     assert a.shape == b.shape and len(a) == 142
@@ -71,19 +75,35 @@ def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path):
 @pytest.fixture(scope="module")
 def texture(ff, tmp_path_factory):
     p = tmp_path_factory.mktemp("tex") / "texture.png"
-    run_ff(ff, "-f", "lavfi", "-i", "nullsrc=s=640x360", "-vf",
-           "geq=lum='random(1)*255':cb=128:cr=128,gblur=sigma=1.2", "-frames:v", "1", str(p))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=640x360",
+        "-vf",
+        "geq=lum='random(1)*255':cb=128:cr=128,gblur=sigma=1.2",
+        "-frames:v",
+        "1",
+        str(p),
+    )
     return p
 
 
+@pytest.mark.slow
 def test_raw_frames_are_as_sharp_as_the_perspective_path(ff, tmp_path, texture):
     """End to end, the fast path loses no detail against FFmpeg's cubic perspective warp."""
     energy = {}
     for how in ("auto", "ffmpeg"):
         spec = base_spec(out=f"{how}.mp4", w=320, h=180, fps=25)
         spec["output"].update(quality=0, compositor=how)
-        spec["slides"] = [{"image": str(texture), "duration": 2,
-                           "ken_burns": {"from": {"zoom": 1.1, "x": 0.45}, "to": {"zoom": 1.2, "x": 0.55}}}]
+        spec["slides"] = [
+            {
+                "image": str(texture),
+                "duration": 2,
+                "ken_burns": {"from": {"zoom": 1.1, "x": 0.45}, "to": {"zoom": 1.2, "x": 0.55}},
+            }
+        ]
         r = render_spec(write_spec(tmp_path, spec, f"{how}.yaml"), ff=ff)
         frames = gray_frames(ff, r.output, 320, 180)
         energy[how] = np.mean([laplacian_energy(f) for f in frames[5:45:5]])
@@ -93,15 +113,17 @@ def test_raw_frames_are_as_sharp_as_the_perspective_path(ff, tmp_path, texture):
 def test_dry_run_shows_the_raw_source_and_other_transitions_use_ffmpeg(media, tmp_path):
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}, {"image": str(media["square"]), "duration": 1}]
-    dry = subprocess.run([sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True,
-                         text=True)
+    dry = subprocess.run(
+        [sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True, text=True
+    )
     assert dry.returncode == 0, dry.stderr
     assert "# compositor: raw" in dry.stdout
     assert "# raw-frame source: raw yuv420p 160x90 at 10/1 fps, frames [0, 20)" in dry.stdout
     assert "-m vgen.picture" in dry.stdout and "-f rawvideo" in dry.stdout and "VGEN_SOURCE" in dry.stdout
     spec["slides"][1]["transition"] = {"type": "wipeleft", "duration": 0.5}
-    dry = subprocess.run([sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True,
-                         text=True)
+    dry = subprocess.run(
+        [sys.executable, "-m", "vgen", "dry-run", str(write_spec(tmp_path, spec))], capture_output=True, text=True
+    )
     assert "# compositor: ffmpeg (transition(s) wipeleft come from FFmpeg's xfade" in dry.stdout
     assert "-m vgen.picture" not in dry.stdout and "xfade" in dry.stdout
 
@@ -126,12 +148,21 @@ def test_fadeblack_passes_through_video_black(ff, media, tmp_path):
     """Pixels of a real render: early in a fadeblack the frame is black (Y 16), around it pictures."""
     spec = base_spec(fps=10)
     spec["output"]["quality"] = 0
-    spec["slides"] = [{"image": str(media["land"]), "duration": 2, "ken_burns": "none"},
-                      {"image": str(media["square"]), "duration": 2, "ken_burns": "zoom-in",
-                       "transition": {"type": "fadeblack", "duration": 1}}]
+    spec["slides"] = [
+        {"image": str(media["land"]), "duration": 2, "ken_burns": "none"},
+        {
+            "image": str(media["square"]),
+            "duration": 2,
+            "ken_burns": "zoom-in",
+            "transition": {"type": "fadeblack", "duration": 1},
+        },
+    ]
     r = render_spec(write_spec(tmp_path, spec), ff=ff)
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     y = np.frombuffer(raw, np.uint8).reshape(-1, 160 * 90 * 3 // 2)[:, : 160 * 90].astype(np.float64)  # Y as coded
     first = 15  # the transition: frames 15..24, progress 1 - i/10
     assert y[first - 3].mean() > 60 and y[first + 12].mean() > 60
@@ -141,6 +172,7 @@ def test_fadeblack_passes_through_video_black(ff, media, tmp_path):
 
 def test_blend_weights_match_xfade_formulas():
     """fadeblack: mix(mix(a, bg, smoothstep(0.8, 1, p)), mix(bg, b, smoothstep(0.2, 1, p)), p), as in vf_xfade.c."""
+
     def smooth(e0, e1, x):
         t = min(max((x - e0) / (e1 - e0), 0), 1)
         return t * t * (3 - 2 * t)
@@ -149,18 +181,22 @@ def test_blend_weights_match_xfade_formulas():
         p = 1 - i / 10
         a, b, bg = blend_weights("fadeblack", i, 10)
         out_a, out_b = 200.0, 100.0  # any pixel values; the mix is linear in them
-        want = (out_a * smooth(0.8, 1, p) + 16 * (1 - smooth(0.8, 1, p))) * p + \
-            (16 * smooth(0.2, 1, p) + out_b * (1 - smooth(0.2, 1, p))) * (1 - p)
+        want = (out_a * smooth(0.8, 1, p) + 16 * (1 - smooth(0.8, 1, p))) * p + (
+            16 * smooth(0.2, 1, p) + out_b * (1 - smooth(0.2, 1, p))
+        ) * (1 - p)
         assert a * out_a + b * out_b + bg * 16 == pytest.approx(want)
     assert blend_weights("fade", 3, 10) == pytest.approx((0.7, 0.3, 0.0))
 
 
+@pytest.mark.slow
 def test_source_json_round_trip_and_shell_entry(ff, media, tmp_path):
     """What dry-run prints is what runs: the JSON reads back equal, and `python -m vgen.picture`
     writes exactly the frames of the source."""
     spec = base_spec()
-    spec["slides"] = [{"image": str(media["land"]), "duration": 1},
-                      {"video": str(media["clip"]), "duration": 1, "transition": {"type": "fade", "duration": 0.4}}]
+    spec["slides"] = [
+        {"image": str(media["land"]), "duration": 1},
+        {"video": str(media["clip"]), "duration": 1, "transition": {"type": "fade", "duration": 0.4}},
+    ]
     src = prepare(write_spec(tmp_path, spec), ff).segment_commands[0].source
     assert src is not None and Source.from_json(src.to_json()) == src
     path = tmp_path / "source.json"
@@ -171,6 +207,7 @@ def test_source_json_round_trip_and_shell_entry(ff, media, tmp_path):
     assert out == mine
 
 
+@pytest.mark.slow
 def test_a_failing_canvas_fails_its_segment_with_the_reason(ff, media, tmp_path):
     import dataclasses
 
@@ -181,8 +218,10 @@ def test_a_failing_canvas_fails_its_segment_with_the_reason(ff, media, tmp_path)
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
     cmd = prepare(write_spec(tmp_path, spec), ff).segment_commands[0]
     assert cmd.source is not None
-    broken = dataclasses.replace(cmd.source.layers[0], argv=(ff.path, "-v", "error", "-i", str(tmp_path / "gone.jpg"),
-                                                             "-f", "rawvideo", "pipe:1"))
+    broken = dataclasses.replace(
+        cmd.source.layers[0],
+        argv=(ff.path, "-v", "error", "-i", str(tmp_path / "gone.jpg"), "-f", "rawvideo", "pipe:1"),
+    )
     cmd = dataclasses.replace(cmd, source=dataclasses.replace(cmd.source, layers=(broken,)))
     with pytest.raises(FFmpegError, match="slide 1: preparing its image failed"):
         run(cmd)
@@ -198,8 +237,20 @@ def test_a_short_clip_stream_is_an_error_not_a_hang(ff, media, tmp_path):
     spec["slides"] = [{"video": str(media["clip"]), "duration": 2}]
     src = prepare(write_spec(tmp_path, spec), ff).segment_commands[0].source
     assert src is not None and src.layers[0].clip
-    two = (ff.path, "-v", "error", "-f", "lavfi", "-i", "color=s=160x90:r=10:d=0.2", "-f", "rawvideo",
-           "-pix_fmt", "yuv420p", "pipe:1")
+    two = (
+        ff.path,
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=s=160x90:r=10:d=0.2",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "pipe:1",
+    )
     src = dataclasses.replace(src, layers=(dataclasses.replace(src.layers[0], argv=two),))
     with pytest.raises(FFmpegError, match="decoding its clip stopped early"):
         for _ in draw.frames(src):
@@ -212,8 +263,13 @@ def test_a_move_to_the_far_edge_keeps_the_last_row(ff, media, tmp_path):
     from vgen.ffmpeg import graph
 
     spec = base_spec()
-    spec["slides"] = [{"image": str(media["land"]), "duration": 2,  # 640x480 on 160x90: canvas 160x120
-                       "ken_burns": {"from": {"zoom": 1.0, "y": 0.5}, "to": {"zoom": 1.15, "y": 1.0}}}]
+    spec["slides"] = [
+        {
+            "image": str(media["land"]),
+            "duration": 2,  # 640x480 on 160x90: canvas 160x120
+            "ken_burns": {"from": {"zoom": 1.0, "y": 0.5}, "to": {"zoom": 1.15, "y": 1.0}},
+        }
+    ]
     tl = load_and_check(write_spec(tmp_path, spec), ff).timeline
     geo = graph.canvas_geometry(tl.slides[0], tl)
     assert geo is not None and geo.ch % 2 == 0 and geo.cw % 2 == 0  # 120 * sqrt(1.15) = 128.7 -> 130
@@ -226,7 +282,8 @@ def test_an_unknown_compositor_is_a_one_line_error(media, tmp_path):
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
     path = write_spec(tmp_path, spec)
     for command in ("render", "dry-run"):
-        r = subprocess.run([sys.executable, "-m", "vgen", command, "--compositor", "gpu", str(path)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "vgen", command, "--compositor", "gpu", str(path)], capture_output=True, text=True
+        )
         assert r.returncode == 2 and "use auto (raw frames) or ffmpeg" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out.mp4").exists()

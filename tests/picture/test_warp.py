@@ -15,8 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import laplacian_energy
 from vgen.picture import warp
+
+from helpers import laplacian_energy
 
 
 def texture(h: int = 300, w: int = 420, seed: int = 3) -> np.ndarray:
@@ -39,8 +40,9 @@ def cubic_weights(frac: np.ndarray) -> np.ndarray:
     return np.where(d <= 1, near, far)
 
 
-def kernel_resample(img: np.ndarray, sx: float, ox: float, sy: float, oy: float, out_shape: tuple[int, int],
-                    kernel: str) -> np.ndarray:
+def kernel_resample(
+    img: np.ndarray, sx: float, ox: float, sy: float, oy: float, out_shape: tuple[int, int], kernel: str
+) -> np.ndarray:
     """Float64 separable reference: positions x = sx*u + ox, y = sy*v + oy, edges repeated."""
 
     def weights(frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import base_spec, write_spec
-from helpers import vgen
+from helpers import base_spec, vgen, write_spec
 
 RUNPOD_KEY, STORAGE_KEY = "rp-test-key", "sb-test-key"
 
@@ -24,7 +23,7 @@ class Fake:
         self.polls = 0
         self.puts = 0
 
-    def handler(fake):  # noqa: N805 - the closure reads better as `fake`
+    def handler(fake):
         class H(BaseHTTPRequestHandler):
             def log_message(self, *a):
                 pass
@@ -78,6 +77,7 @@ class Fake:
                     fake.objects[self.path.split("/storage/v1/object/", 1)[1]] = data
                     fake.puts += 1
                     self._send(200, {"Key": self.path})
+
         return H
 
 
@@ -89,9 +89,15 @@ def fake_api(monkeypatch):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}"
         servers.append(server)
-        env = {"RUNPOD_API_KEY": RUNPOD_KEY, "SUPABASE_URL": url, "SUPABASE_SERVICE_ROLE_KEY": STORAGE_KEY,
-               "VGEN_RUNPOD_API": url + "/v2", "VGEN_POLL_SECONDS": "0.1"}
+        env = {
+            "RUNPOD_API_KEY": RUNPOD_KEY,
+            "SUPABASE_URL": url,
+            "SUPABASE_SERVICE_ROLE_KEY": STORAGE_KEY,
+            "VGEN_RUNPOD_API": url + "/v2",
+            "VGEN_POLL_SECONDS": "0.1",
+        }
         return fake, env
+
     servers: list = []
     yield start
     for s in servers:
@@ -116,8 +122,14 @@ def test_submit_wait_follows_every_state(fake_api, spec, final, code):
     assert result["status"] == final and fake.polls == 4
     job = fake.jobs["job-1"]["input"]
     assert job["output"] == {"bucket": "videos", "path": "ch/ep.mp4", "upsert": True}
-    assert set(job["assets"]) == {str(p) for p in (job["spec"]["slides"][0]["image"], job["spec"]["slides"][1]["image"],
-                                                   job["spec"]["audio"]["narration"])}
+    assert set(job["assets"]) == {
+        str(p)
+        for p in (
+            job["spec"]["slides"][0]["image"],
+            job["spec"]["slides"][1]["image"],
+            job["spec"]["audio"]["narration"],
+        )
+    }
     assert all("/storage/v1/object/sign/vgen-assets/sha256/" in u for u in job["assets"].values())
     assert RUNPOD_KEY not in r.stdout + r.stderr and STORAGE_KEY not in r.stdout + r.stderr
 

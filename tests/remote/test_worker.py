@@ -9,7 +9,6 @@ import hashlib
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_ff
-from vgen.tools import samples
 from vgen.remote.worker.fetch import Limits, fetch_all
 from vgen.remote.worker.handler import run_job
 from vgen.remote.worker.job import JobError
 from vgen.remote.worker.upload import tus_upload
+from vgen.tools import samples
+
+from helpers import run_ff
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "service-role-key-for-tests"
@@ -34,7 +34,7 @@ KEY = "service-role-key-for-tests"
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     requests: list[str] = []
 
-    def log_message(self, *args):  # noqa: D401 - keep test output clean
+    def log_message(self, *args):
         _Quiet.requests.append(self.path)
 
 
@@ -63,8 +63,12 @@ def tus(tmp_path_factory):
     if not (ROOT / "tests" / "tus" / "node_modules" / "@tus" / "server").is_dir():
         pytest.fail("run `make setup` first: tests/tus needs `npm install` (the Makefile does it)")
     store = tmp_path_factory.mktemp("tus-store")
-    proc = subprocess.Popen(["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "TUS_TEST_KEY": KEY})
+    proc = subprocess.Popen(
+        ["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TUS_TEST_KEY": KEY},
+    )
     port = int(proc.stdout.readline())
     yield f"http://127.0.0.1:{port}", store
     proc.send_signal(signal.SIGTERM)
@@ -73,9 +77,14 @@ def tus(tmp_path_factory):
 
 @pytest.fixture
 def worker_env(monkeypatch, tmp_path, tus):
-    env = {"VGEN_WORK_ROOT": str(tmp_path / "work"), "VGEN_ALLOWED_ASSET_HOSTS": "127.0.0.1",
-           "SUPABASE_URL": tus[0], "SUPABASE_SERVICE_ROLE_KEY": KEY, "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
-           "RUNPOD_SKIP_GPU_CHECK": "true"}
+    env = {
+        "VGEN_WORK_ROOT": str(tmp_path / "work"),
+        "VGEN_ALLOWED_ASSET_HOSTS": "127.0.0.1",
+        "SUPABASE_URL": tus[0],
+        "SUPABASE_SERVICE_ROLE_KEY": KEY,
+        "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+        "RUNPOD_SKIP_GPU_CHECK": "true",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("RUNPOD_WEBHOOK_GET_JOB", raising=False)
@@ -83,14 +92,24 @@ def worker_env(monkeypatch, tmp_path, tus):
 
 
 def job(base: str, *, segments: float = 300, key: str = "ep-42", slides: int = 2, **over) -> dict:
-    spec = {"version": 1, "output": {"width": 160, "height": 90, "fps": 10, "encoder": "libx264", "preset": "p1"},
-            "segments": {"seconds": segments},
-            "defaults": {"duration": 1.0, "transition": {"type": "fade", "duration": 0.4}},
-            "slides": [{"image": f"images/{'ab'[i % 2]}.jpg"} for i in range(slides - 1)] + [{"image": "images/b.jpg"}],
-            "audio": {"narration": "audio/narration.mp3"}}
-    inp = {"spec": spec, "assets": {"images/a.jpg": f"{base}/a.jpg", "images/b.jpg": f"{base}/b.jpg",
-                                    "audio/narration.mp3": f"{base}/narration.mp3"},
-           "output": {"bucket": "videos", "path": f"channel-a/{key}.mp4", "upsert": True}, "job_key": key}
+    spec = {
+        "version": 1,
+        "output": {"width": 160, "height": 90, "fps": 10, "encoder": "libx264", "preset": "p1"},
+        "segments": {"seconds": segments},
+        "defaults": {"duration": 1.0, "transition": {"type": "fade", "duration": 0.4}},
+        "slides": [{"image": f"images/{'ab'[i % 2]}.jpg"} for i in range(slides - 1)] + [{"image": "images/b.jpg"}],
+        "audio": {"narration": "audio/narration.mp3"},
+    }
+    inp = {
+        "spec": spec,
+        "assets": {
+            "images/a.jpg": f"{base}/a.jpg",
+            "images/b.jpg": f"{base}/b.jpg",
+            "audio/narration.mp3": f"{base}/narration.mp3",
+        },
+        "output": {"bucket": "videos", "path": f"channel-a/{key}.mp4", "upsert": True},
+        "job_key": key,
+    }
     inp.update(over)
     return {"id": "job-1", "input": inp}
 
@@ -99,12 +118,18 @@ def stored(store: Path, bucket: str, path: str) -> Path:
     return store / f"{bucket}/{path}".replace("/", "__")
 
 
+@pytest.mark.slow
 def test_job_through_the_runpod_sdk_uploads_the_video_byte_for_byte(ff, assets, tus, worker_env, tmp_path):
     base, _ = assets
     j = job(base)
     j["input"]["output"]["signed_url_seconds"] = 3600
-    r = subprocess.run([sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(j)],
-                       capture_output=True, text=True, env={**os.environ, **worker_env}, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "vgen", "serve-runpod", "--test_input", json.dumps(j)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **worker_env},
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     line = next(ln for ln in (r.stdout + r.stderr).splitlines() if "Job result:" in ln)
     out = ast.literal_eval(line.split("Job result:", 1)[1].strip())["output"]
@@ -132,6 +157,7 @@ def test_an_upload_cut_midway_resumes_without_starting_over(tus, tmp_path):
     assert stored(tus[1], "videos", "big.mp4").read_bytes() == f.read_bytes() and not state.exists()
 
 
+@pytest.mark.slow
 def test_a_killed_job_resumes_its_segments_with_the_same_job_key(ff, assets, tus, worker_env):
     base, _ = assets
     j = job(base, segments=1.0, key="ep-43", slides=12)
@@ -163,13 +189,16 @@ def _err(result: dict) -> str:
     return result["error"]
 
 
-@pytest.mark.parametrize("case, words", [
-    ("dotdot", "no '..'"),
-    ("absolute", "no leading '/'"),
-    ("spec_outside", "spec: asset name '../../etc/passwd'"),
-    ("not_sent", "spec names files the job does not send"),
-    ("ftp", "only http(s)"),
-])
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("dotdot", "no '..'"),
+        ("absolute", "no leading '/'"),
+        ("spec_outside", "spec: asset name '../../etc/passwd'"),
+        ("not_sent", "spec names files the job does not send"),
+        ("ftp", "only http(s)"),
+    ],
+)
 def test_hostile_jobs_are_refused_before_anything_is_written(assets, worker_env, tmp_path, case, words):
     base, _ = assets
     j = job(base)
@@ -235,8 +264,12 @@ def test_the_hls_check_can_fail(ff, assets):
     """Without vgen's input limits FFmpeg follows the playlist and reads the other file: the test
     below means something."""
     base, d = assets
-    r = subprocess.run([ff.path, "-v", "error", "-i", str(d / "evil.m3u8"), "-f", "null", "-"], timeout=60,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [ff.path, "-v", "error", "-i", str(d / "evil.m3u8"), "-f", "null", "-"],
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -263,8 +296,8 @@ def test_bad_input_comes_back_as_one_readable_string(worker_env):
 
 
 def test_progress_updates_are_throttled_and_carry_stage_percent_fps_eta():
-    from vgen.run.progress import Event
     from vgen.remote.worker.handler import Throttle
+    from vgen.run.progress import Event
 
     sent: list[dict] = []
     t = Throttle(sent.append, every_percent=5, every_s=3600)
@@ -284,7 +317,7 @@ class _ControlPlane:
     def __init__(self, job: dict) -> None:
         self.job, self.given, self.posts = job, False, []
 
-    def handler(plane):  # noqa: N805
+    def handler(plane):
         from http.server import BaseHTTPRequestHandler
 
         class H(BaseHTTPRequestHandler):
@@ -310,9 +343,11 @@ class _ControlPlane:
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
         return H
 
 
+@pytest.mark.slow
 def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets, tus, worker_env):
     """The SDK's real worker loop (not the local test mode) against a control plane on 127.0.0.1."""
     base, _ = assets
@@ -322,10 +357,16 @@ def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets,
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), plane.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {**os.environ, **worker_env, "RUNPOD_WEBHOOK_GET_JOB": f"{url}/job-take/$ID",
-           "RUNPOD_WEBHOOK_POST_OUTPUT": f"{url}/job-done/$ID", "RUNPOD_POD_ID": "worker-1"}
-    proc = subprocess.Popen([sys.executable, "-m", "vgen", "serve-runpod"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **worker_env,
+        "RUNPOD_WEBHOOK_GET_JOB": f"{url}/job-take/$ID",
+        "RUNPOD_WEBHOOK_POST_OUTPUT": f"{url}/job-done/$ID",
+        "RUNPOD_POD_ID": "worker-1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vgen", "serve-runpod"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not any("bucket" in json.dumps(p[1]) for p in plane.posts):
@@ -344,6 +385,7 @@ def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets,
     assert final and final[0]["output"]["path"] == "channel-a/ep-44.mp4" and final[0]["output"]["frames"] == 60
 
 
+@pytest.mark.slow
 def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypatch):
     """moto's S3 server on 127.0.0.1 stands in for any S3-compatible bucket (RunPod's helpers' names)."""
     import socket
@@ -357,12 +399,21 @@ def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypa
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        env = {"BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_ACCESS_KEY_ID": "test",
-               "BUCKET_SECRET_ACCESS_KEY": "test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+        env = {
+            "BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "BUCKET_ACCESS_KEY_ID": "test",
+            "BUCKET_SECRET_ACCESS_KEY": "test-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        s3 = boto3.client("s3", endpoint_url=env["BUCKET_ENDPOINT_URL"], aws_access_key_id="test",
-                          aws_secret_access_key="test-secret", region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=env["BUCKET_ENDPOINT_URL"],
+            aws_access_key_id="test",
+            aws_secret_access_key="test-secret",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="videos")
         base, _ = assets
         j = job(base, key="ep-45")
@@ -375,6 +426,7 @@ def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypa
         server.stop()
 
 
+@pytest.mark.slow
 def test_spec_url_replaces_spec(ff, assets, tus, worker_env):
     base, d = assets
     j = job(base, key="ep-46")
@@ -385,6 +437,7 @@ def test_spec_url_replaces_spec(ff, assets, tus, worker_env):
     assert out["frames"] == 60 and stored(tus[1], "videos", "channel-a/ep-46.mp4").stat().st_size == out["size_bytes"]
 
 
+@pytest.mark.slow
 def test_a_cancelled_job_stops_ffmpeg_keeps_segments_and_resumes(assets, tus, worker_env):
     """RunPod cancels or times out a job: the task is cancelled, FFmpeg stops, the store stays."""
     base, _ = assets

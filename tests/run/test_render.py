@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from helpers import base_spec, framemd5, gray_frames, mixed_spec, rgb_frame, run_ff, streams, write_spec
-from vgen.tools import samples
 from vgen.pipeline import prepare
-from vgen.run.render import Options, render, render_spec
+from vgen.run.render import render, render_spec
+
+from helpers import base_spec, framemd5, gray_frames, mixed_spec, rgb_frame, streams, write_spec
 
 
+@pytest.mark.slow
 def test_mixed_spec_renders_exact_file(ff, media, long_narration, tmp_path):
     spec_path = write_spec(tmp_path, mixed_spec(media, long_narration, seconds=3))
     prep = prepare(spec_path, ff)
@@ -45,6 +45,7 @@ def test_mixed_spec_renders_exact_file(ff, media, long_narration, tmp_path):
     assert framemd5(ff, again.output) == first
 
 
+@pytest.mark.slow
 def test_segments_join_without_a_seam(ff, media, long_narration, tmp_path):
     """Cut into many segments (next to every transition) or not at all: the same frames, losslessly."""
     outs = []
@@ -82,14 +83,16 @@ def test_alpha_png_and_exif_rotation_come_out_right(ff, media, tmp_path):
     assert rotated[60:88, 20:140, 2].mean() > 180 and rotated[60:88, 20:140, 0].mean() < 80
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fit", ["cover", "contain"])
 def test_presets_move_as_named(ff, media, tmp_path, fit):
     """Each preset starts or ends where its opposite does; static frames never change."""
     spec = base_spec()
     names = ["none", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"]
     spec["defaults"] = {"transition": "none", "duration": 1.0, "fit": fit}
-    spec["slides"] = [{"image": str(media["square"] if fit == "cover" else media["portrait"]), "ken_burns": n}
-                      for n in names]
+    spec["slides"] = [
+        {"image": str(media["square"] if fit == "cover" else media["portrait"]), "ken_burns": n} for n in names
+    ]
     r = render_spec(write_spec(tmp_path, spec), ff=ff)
     frames = gray_frames(ff, r.output, 160, 90)
     assert len(frames) == 70
@@ -99,8 +102,10 @@ def test_presets_move_as_named(ff, media, tmp_path, fit):
     def same(a, b):
         return np.abs(a - b).mean() < 4.0  # two resampling paths of a detailed image; moves differ by 10+
 
-    print({n: round(float(np.abs(first[n] - last[n]).mean()), 2) for n in names},
-          round(float(np.abs(first["zoom-in"] - first["none"]).mean()), 2))
+    print(
+        {n: round(float(np.abs(first[n] - last[n]).mean()), 2) for n in names},
+        round(float(np.abs(first["zoom-in"] - first["none"]).mean()), 2),
+    )
 
     assert same(first["none"], last["none"])
     assert same(first["zoom-in"], first["none"]) and not same(last["zoom-in"], first["none"])
@@ -112,14 +117,17 @@ def test_presets_move_as_named(ff, media, tmp_path, fit):
 @pytest.mark.parametrize("name", ["portrait", "square", "tiny", "huge"])
 def test_any_image_shape_renders(ff, media, tmp_path, name):
     spec = base_spec()
-    spec["slides"] = [{"image": str(media[name]), "duration": 1.0, "ken_burns": "zoom-in"},
-                      {"image": str(media[name]), "duration": 1.0, "fit": "contain", "ken_burns": "pan-left"}]
+    spec["slides"] = [
+        {"image": str(media[name]), "duration": 1.0, "ken_burns": "zoom-in"},
+        {"image": str(media[name]), "duration": 1.0, "fit": "contain", "ken_burns": "pan-left"},
+    ]
     r = render_spec(write_spec(tmp_path, spec), ff=ff)
     frames = gray_frames(ff, r.output, 160, 90)
     assert len(frames) == 20
     assert frames.mean() > 20  # a picture, not black
 
 
+@pytest.mark.slow
 def test_narration_is_padded_and_last_slide_fills(ff, media, tmp_path):
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1.0}, {"image": str(media["land2"])}]
@@ -132,11 +140,29 @@ def test_narration_is_padded_and_last_slide_fills(ff, media, tmp_path):
     r = render_spec(write_spec(tmp_path, spec), ff=ff)
     s = streams(ff, r.output)
     assert s["frames"] == 50 and abs(s["audio_s"] - 5.0) <= 0.1
-    vol = subprocess.run([ff.path, "-hide_banner", "-ss", "3.5", "-i", str(r.output), "-map", "0:a", "-af",
-                          "volumedetect", "-f", "null", "-"], capture_output=True, text=True).stderr
+    vol = subprocess.run(
+        [
+            ff.path,
+            "-hide_banner",
+            "-ss",
+            "3.5",
+            "-i",
+            str(r.output),
+            "-map",
+            "0:a",
+            "-af",
+            "volumedetect",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     assert "max_volume: -91" in vol or "max_volume: -inf" in vol  # silence after the narration
 
 
+@pytest.mark.slow
 def test_thousand_slides_render_at_low_resolution(ff, media, tmp_path):
     spec = base_spec(w=64, h=36, fps=10, seconds=100)
     spec["defaults"] = {"duration": 0.4, "transition": {"type": "fade", "duration": 0.2}, "ken_burns": "auto"}
@@ -150,9 +176,11 @@ def test_thousand_slides_render_at_low_resolution(ff, media, tmp_path):
     assert streams(ff, r.output)["frames"] == 4000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cores", [2, 8])
-def test_audio_renders_beside_the_video_only_where_a_core_is_spare(ff, media, long_narration, tmp_path,
-                                                                     monkeypatch, cores):
+def test_audio_renders_beside_the_video_only_where_a_core_is_spare(
+    ff, media, long_narration, tmp_path, monkeypatch, cores
+):
     """On 2 cores the audio goes first (beside the video it only slowed it and added its encoder's
     memory to the peak); with cores to spare it renders beside the segments."""
     import vgen.run.render as rmod

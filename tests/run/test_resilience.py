@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -13,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import base_spec, write_spec
-from helpers import vgen
-from helpers import framemd5
-from vgen.tools import samples
-from vgen.run.store import Store
 from vgen.errors import FFmpegError
 from vgen.ffmpeg.probe import audio_length
 from vgen.pipeline import default_work_dir, prepare
 from vgen.run.render import Options, render, verify_output
+from vgen.run.store import Store
+
+from helpers import base_spec, framemd5, vgen, write_spec
 
 
 def long_spec(media, tmp_path, n=8, out="out.mp4", segment_s=1.0):
@@ -54,12 +51,16 @@ def no_ffmpeg_on(work: Path, wait: float = 3.0) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_kill_9_mid_render_then_resume_is_identical(ff, media, tmp_path):
     spec = long_spec(media, tmp_path / "a", n=12)
     reference = render(prepare(long_spec(media, tmp_path / "ref", n=12), ff))
     work = default_work_dir((tmp_path / "a" / "out.mp4").resolve())
-    proc = subprocess.Popen([sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while len(pieces(work)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -75,6 +76,7 @@ def test_kill_9_mid_render_then_resume_is_identical(ff, media, tmp_path):
     assert framemd5(ff, resumed.output) == framemd5(ff, reference.output)
 
 
+@pytest.mark.slow
 def test_damaged_segments_are_detected_and_redone(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=6)
     first = render(prepare(spec, ff))
@@ -90,6 +92,7 @@ def test_damaged_segments_are_detected_and_redone(ff, media, tmp_path):
     assert framemd5(ff, again.output) == framemd5(ff, first.output)
 
 
+@pytest.mark.slow
 def test_piece_without_manifest_entry_is_decoded_before_reuse(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=4)
     first = render(prepare(spec, ff))
@@ -99,6 +102,7 @@ def test_piece_without_manifest_entry_is_decoded_before_reuse(ff, media, tmp_pat
     assert again.segments_reused == again.segments
 
 
+@pytest.mark.slow
 def test_a_kept_audio_piece_of_the_wrong_length_is_redone_and_a_short_output_refused(ff, media, tmp_path):
     """The audio piece and the output are checked by the length their MP4 boxes give (no decode):
     a recorded piece that lasts too little is rendered again, and an output whose audio is too
@@ -118,12 +122,30 @@ def test_a_kept_audio_piece_of_the_wrong_length_is_redone_and_a_short_output_ref
     assert abs(audio_length(ff, piece) - again.duration_s) < 0.05
 
     joined = tmp_path / "joined.mp4"
-    subprocess.run([ff.path, "-v", "error", "-i", str(again.output), "-i", str(short), "-map", "0:v", "-map", "1:a",
-                    "-c", "copy", str(joined)], check=True)
+    subprocess.run(
+        [
+            ff.path,
+            "-v",
+            "error",
+            "-i",
+            str(again.output),
+            "-i",
+            str(short),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            str(joined),
+        ],
+        check=True,
+    )
     with pytest.raises(FFmpegError, match="audio 2.0"):
         verify_output(ff, joined, prepare(spec, ff).plan.timeline)
 
 
+@pytest.mark.slow
 def test_an_edit_rerenders_only_the_touched_segments(ff, media, tmp_path):
     folder = tmp_path / "edit"
     folder.mkdir()
@@ -167,6 +189,7 @@ exec {ff.path} "$@"
     return script
 
 
+@pytest.mark.slow
 def test_watchdog_kills_a_hanging_ffmpeg_and_retries(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=3)
     marker = tmp_path / "hung-once"
@@ -178,6 +201,7 @@ def test_watchdog_kills_a_hanging_ffmpeg_and_retries(ff, media, tmp_path):
     assert "no progress for 2 s" in r.stderr and "retrying" in r.stderr
 
 
+@pytest.mark.slow
 def test_failure_after_retries_names_segment_command_and_stderr(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=3)
     marker = tmp_path / "hung-once"
@@ -188,11 +212,16 @@ def test_failure_after_retries_names_segment_command_and_stderr(ff, media, tmp_p
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_stops_ffmpeg_keeps_segments_and_resume_finishes(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=12)
     work = default_work_dir((tmp_path / "out.mp4").resolve())
-    proc = subprocess.Popen([sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while len(pieces(work)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -206,6 +235,7 @@ def test_sigterm_stops_ffmpeg_keeps_segments_and_resume_finishes(ff, media, tmp_
     assert render(prepare(spec, ff)).segments_reused >= kept
 
 
+@pytest.mark.slow
 def test_jobs_2_equals_jobs_1(ff, media, tmp_path):
     one = render(prepare(long_spec(media, tmp_path / "one", n=8), ff), opts=Options(jobs=1))
     two = render(prepare(long_spec(media, tmp_path / "two", n=8), ff), opts=Options(jobs=2))
@@ -213,11 +243,15 @@ def test_jobs_2_equals_jobs_1(ff, media, tmp_path):
     assert framemd5(ff, one.output) == framemd5(ff, two.output)
 
 
+@pytest.mark.slow
 def test_second_render_on_the_same_store_is_refused(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=12)
     work = default_work_dir((tmp_path / "out.mp4").resolve())
-    proc = subprocess.Popen([sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vgen", "render", "--quiet", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (work / ".lock").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -228,6 +262,7 @@ def test_second_render_on_the_same_store_is_refused(ff, media, tmp_path):
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_clean_removes_the_store(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=3)
     r = render(prepare(spec, ff))
@@ -242,8 +277,10 @@ def test_clean_removes_the_store(ff, media, tmp_path):
 def tiny_disk(tmp_path):
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
@@ -256,6 +293,7 @@ def test_disk_too_small_is_refused_before_starting(ff, media, tmp_path, tiny_dis
     assert not list(tiny_disk.rglob("seg-*"))
 
 
+@pytest.mark.slow
 def test_disk_full_mid_render_is_reported_and_store_stays_usable(ff, media, tmp_path, tiny_disk):
     spec = base_spec(out=str(tiny_disk / "out.mp4"), w=320, h=180, fps=25, seconds=1.0)
     spec["output"]["quality"] = 0  # lossless: big enough to fill 600 kB
@@ -295,6 +333,7 @@ def test_manifest_survives_parallel_records(tmp_path):
     assert len(store.manifest()["pieces"]) == 16
 
 
+@pytest.mark.slow
 def test_clean_removes_only_store_files(ff, media, tmp_path):
     spec = long_spec(media, tmp_path, n=3)
     r = render(prepare(spec, ff))

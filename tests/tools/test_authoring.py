@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import base_spec, run_ff, write_spec
-from helpers import vgen
-from helpers import mixed_spec
-from vgen.tools import samples
-from vgen.tools.frame import parse_time, render_frame
 from vgen.pipeline import prepare
 from vgen.run.render import render
+from vgen.tools import samples
+from vgen.tools.frame import parse_time, render_frame
+
+from helpers import base_spec, mixed_spec, run_ff, vgen, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def rgb_of(ff, path: Path, index: int | None, w: int, h: int) -> np.ndarray:
     """A frame as RGB through the same BT.709 limited-range conversion vgen frame uses."""
     sel = f"select=eq(n\\,{index})," if index is not None else ""
-    raw = subprocess.run([ff.path, "-v", "error", "-i", str(path), "-vf",
-                          f"{sel}scale=in_color_matrix=bt709:in_range=tv,format=rgb24", "-frames:v", "1",
-                          "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            ff.path,
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"{sel}scale=in_color_matrix=bt709:in_range=tv,format=rgb24",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3).astype(float)
 
 
@@ -49,13 +63,20 @@ def full(ff, media, tmp_path_factory):
     return path, render(prep), prep
 
 
+@pytest.mark.slow
 def test_frame_equals_the_full_render(ff, full, tmp_path):
     path, result, prep = full
     tl = prep.plan.timeline
     cuts = [s.first for s in prep.plan.segments]
     mid_transition = next(s.trans_in for s in tl.slides if s.trans_in and s.trans_in.frames >= 4)
-    picks = {"start": 0, "mid-transition": mid_transition.first + mid_transition.frames // 2,
-             "segment boundary": cuts[3], "before boundary": cuts[3] - 1, "caption": 30, "last": tl.total_frames - 1}
+    picks = {
+        "start": 0,
+        "mid-transition": mid_transition.first + mid_transition.frames // 2,
+        "segment boundary": cuts[3],
+        "before boundary": cuts[3] - 1,
+        "caption": 30,
+        "last": tl.total_frames - 1,
+    }
     for name, f in picks.items():
         r = render_frame(path, tmp_path / f"{name}.png", at=f / 10 + 0.01, ff=ff)
         assert r.frame == f
@@ -74,6 +95,7 @@ def test_frame_by_slide_and_time_parsing(ff, full, tmp_path):
     assert bad.returncode == 2 and "outside the video" in bad.stderr
 
 
+@pytest.mark.slow
 def test_draft_is_small_fast_and_keeps_its_own_store(ff, media, tmp_path):
     spec = base_spec(w=320, h=180, fps=20, seconds=1)
     spec["slides"] = [{"image": str(media["land"]), "duration": 2}, {"image": str(media["square"]), "duration": 2}]
@@ -88,8 +110,10 @@ def test_draft_is_small_fast_and_keeps_its_own_store(ff, media, tmp_path):
     assert (f.width, f.height, round(f.fps)) == (160, 90, 10) and draft.frames == 40
     assert "ultrafast" in draft_prep.segment_commands[0].shell()
     assert draft_prep.plan.work_dir != prepare(path, ff).plan.work_dir
-    assert not ({p.name for p in draft_prep.plan.work_dir.glob("seg-*")} &
-                {p.name for p in prepare(path, ff).plan.work_dir.glob("seg-*")})
+    assert not (
+        {p.name for p in draft_prep.plan.work_dir.glob("seg-*")}
+        & {p.name for p in prepare(path, ff).plan.work_dir.glob("seg-*")}
+    )
     # Drafts never stand in for finals: the final render still reuses only its own segments.
     again = render(prepare(path, ff))
     assert again.segments_reused == again.segments
@@ -110,6 +134,7 @@ def test_schema_validates_the_examples_and_rejects_a_broken_spec(tmp_path):
         jsonschema.validate(broken, schema)
 
 
+@pytest.mark.slow
 def test_init_writes_a_starter_that_validates_once_its_files_exist(ff, tmp_path):
     r = vgen("init", "spec.yaml", cwd=tmp_path)
     assert r.returncode == 0
@@ -129,9 +154,29 @@ def video(ff, tmp_path_factory):
     """6 s of moving picture with a clicky soundtrack (sharp onsets make offsets measurable)."""
     d = tmp_path_factory.mktemp("cmp")
     v = d / "a.mp4"
-    run_ff(ff, "-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=6", "-f", "lavfi", "-i",
-           "aevalsrc='if(lt(mod(t\\,0.7)\\,0.03)\\,sin(2*PI*880*t)\\,0)+0.01*random(0)':s=48000:d=6",
-           "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-c:a", "aac", "-b:a", "192k", "-shortest", str(v))
+    run_ff(
+        ff,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=10:d=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='if(lt(mod(t\\,0.7)\\,0.03)\\,sin(2*PI*880*t)\\,0)+0.01*random(0)':s=48000:d=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "12",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-shortest",
+        str(v),
+    )
     return v
 
 
@@ -140,34 +185,67 @@ def compare_json(*args) -> tuple[int, dict]:
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else {}
 
 
+@pytest.mark.slow
 def test_compare_with_itself(video):
     rc, rep = compare_json(video, video, "--min-ssim", "0.999", "--max-offset-ms", "1")
     assert rc == 0 and rep["ssim"] == pytest.approx(1.0) and rep["audio_offset_ms"] == 0
     assert rep["a"]["frames"] == rep["b"]["frames"] == 60 and rep["scaled"] is None
 
 
+@pytest.mark.slow
 def test_compare_reports_a_shifted_audio_track(ff, video, tmp_path):
     shifted = tmp_path / "shifted.mp4"
-    run_ff(ff, "-i", str(video), "-itsoffset", "0.2", "-i", str(video), "-map", "0:v", "-map", "1:a", "-c", "copy",
-           str(shifted))
+    run_ff(
+        ff,
+        "-i",
+        str(video),
+        "-itsoffset",
+        "0.2",
+        "-i",
+        str(video),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        str(shifted),
+    )
     rc, rep = compare_json(video, shifted, "--max-offset-ms", "50")
     assert abs(rep["audio_offset_ms"] - 200) <= 100  # within one frame (10 fps)
     assert rc == 1  # the threshold is missed
 
 
+@pytest.mark.slow
 def test_compare_names_the_damaged_second(ff, video, tmp_path):
     damaged = tmp_path / "damaged.mp4"
-    run_ff(ff, "-i", str(video), "-vf", "drawbox=x=0:y=0:w=iw:h=ih/2:color=black:t=fill:enable='between(t,3,3.99)'",
-           "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-c:a", "copy", str(damaged))
+    run_ff(
+        ff,
+        "-i",
+        str(video),
+        "-vf",
+        "drawbox=x=0:y=0:w=iw:h=ih/2:color=black:t=fill:enable='between(t,3,3.99)'",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "12",
+        "-c:a",
+        "copy",
+        str(damaged),
+    )
     rc, rep = compare_json(video, damaged, "--min-ssim", "0.99")
     assert rep["worst"][0]["start_s"] == 3.0 and rep["worst"][0]["ssim"] < rep["worst"][1]["ssim"]
     assert rc == 1
 
 
+@pytest.mark.slow
 def test_compare_scales_a_different_size_and_says_so(ff, video, tmp_path):
     small = tmp_path / "small.mp4"
-    run_ff(ff, "-i", str(video), "-vf", "scale=80:46,fps=5", "-c:v", "libx264", "-crf", "12", "-c:a", "copy",
-           str(small))
+    run_ff(
+        ff, "-i", str(video), "-vf", "scale=80:46,fps=5", "-c:v", "libx264", "-crf", "12", "-c:a", "copy", str(small)
+    )
     rc, rep = compare_json(video, small)
     assert rc == 0 and "scaled" in rep["scaled"] and 0.3 < rep["ssim"] < 1.0
     if rep["vmaf"] is not None:  # FFmpeg builds with libvmaf (the wheel's FFmpeg 9)

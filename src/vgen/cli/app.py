@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -54,8 +55,11 @@ def fail(exc: BaseException) -> NoReturn:
         raise typer.Exit(exc.exit_code)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
-        err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)} [dim]— check the path and "
-                  "its permissions[/]", soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)} [dim]— check the path and "
+            "its permissions[/]",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
     if isinstance(exc, KeyboardInterrupt):
         err.print("[bold red]interrupted:[/] finished segments are kept; run the same command to resume")
@@ -85,7 +89,9 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
 
 def compositor_option(value: str | None) -> str | None:
     if value not in (None, "auto", "ffmpeg"):
-        raise VgenError(f"--compositor {value!r} is not a compositor", "use auto (raw frames) or ffmpeg (filter graphs)")
+        raise VgenError(
+            f"--compositor {value!r} is not a compositor", "use auto (raw frames) or ffmpeg (filter graphs)"
+        )
     return value
 
 

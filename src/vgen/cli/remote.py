@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -23,10 +24,8 @@ ApiOpt = typer.Option(None, "--api-base", help="RunPod API base URL (tests, self
 @command("serve-runpod", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve_runpod(ctx: typer.Context) -> None:
     """Run as a RunPod Serverless worker (needs the runpod extra); SDK flags such as --test_input pass through."""
-    try:
-        import runpod  # noqa: F401 - only to say it is missing
-    except ImportError:
-        raise VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'") from None
+    if importlib.util.find_spec("runpod") is None:
+        raise VgenError("the runpod SDK is not installed", "pip install 'vgen[runpod]'")
     from vgen.remote.worker.handler import serve
 
     serve(ctx.args, lambda line: err.print(escape(line), soft_wrap=True))
@@ -39,14 +38,12 @@ def submit(
     wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends, with a progress bar."),
     asset_bucket: str = typer.Option("vgen-assets", "--asset-bucket", help="Storage bucket for the spec's files."),
     output_bucket: str = typer.Option("videos", "--output-bucket", help="Bucket the worker uploads the video to."),
-    output_path: Optional[str] = typer.Option(  # noqa: UP045 - typer reads Optional on Python 3.11
+    output_path: str | None = typer.Option(
         None, "--output-path", help="Object name of the video (default: <spec name>.mp4)."
     ),
-    job_key: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--job-key", help="Names the checkpoints; resend with it to resume."
-    ),
-    webhook: Optional[str] = typer.Option(None, "--webhook", help="URL RunPod calls when the job ends."),  # noqa: UP045
-    api_base: Optional[str] = ApiOpt,  # noqa: UP045
+    job_key: str | None = typer.Option(None, "--job-key", help="Names the checkpoints; resend with it to resume."),
+    webhook: str | None = typer.Option(None, "--webhook", help="URL RunPod calls when the job ends."),
+    api_base: str | None = ApiOpt,
 ) -> None:
     """Upload SPEC's files to Supabase Storage (once per content), send the job to RunPod, optionally wait."""
     from vgen.remote.client import RunPodClient, Storage, build_job
@@ -57,8 +54,9 @@ def submit(
     def said(rel: str, skipped: bool) -> None:
         err.print(f"asset {escape(rel)}: {'already stored' if skipped else 'uploaded'}")
 
-    job = build_job(spec, storage, asset_bucket, output_bucket, output_path or f"{spec.stem}.mp4", job_key,
-                    on_asset=said)
+    job = build_job(
+        spec, storage, asset_bucket, output_bucket, output_path or f"{spec.stem}.mp4", job_key, on_asset=said
+    )
     job_id = client.run(job, webhook)
     out.print(job_id)
     if wait:
@@ -68,8 +66,9 @@ def submit(
 def _follow(client: RunPodClient, job_id: str) -> None:
     from rich.progress import BarColumn, Progress, TextColumn
 
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                  console=err) as bar:
+    with Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), console=err
+    ) as bar:
         task = bar.add_task("IN_QUEUE", total=100)
 
         def update(st: dict[str, Any]) -> None:
@@ -89,7 +88,7 @@ def _follow(client: RunPodClient, job_id: str) -> None:
 def status(
     job_id: str,
     endpoint: str = EndpointOpt,
-    api_base: Optional[str] = ApiOpt,  # noqa: UP045
+    api_base: str | None = ApiOpt,
     wait: bool = typer.Option(False, "--wait", help="Follow it until it ends."),
 ) -> None:
     """Print a RunPod job's status (and its progress or result)."""
@@ -103,7 +102,7 @@ def status(
 
 
 @command()
-def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: Optional[str] = ApiOpt) -> None:  # noqa: UP045
+def cancel(job_id: str, endpoint: str = EndpointOpt, api_base: str | None = ApiOpt) -> None:
     """Cancel a RunPod job: the worker stops FFmpeg; finished segments stay for a resend with its job_key."""
     from vgen.remote.client import RunPodClient
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -19,7 +18,7 @@ WorkDirOpt = typer.Option(None, "--work-dir", help="Segment store (default: next
 @command()
 def render(
     spec: Path = SpecArg,
-    work_dir: Optional[Path] = WorkDirOpt,  # noqa: UP045 - typer reads Optional on Python 3.11
+    work_dir: Path | None = WorkDirOpt,
     fresh: bool = typer.Option(False, "--fresh", help="Ignore finished segments in the store; render all again."),
     retries: int = typer.Option(2, "--retries", min=0, help="Extra tries for a failed or stalled FFmpeg run."),
     stall_timeout: float = typer.Option(
@@ -31,7 +30,7 @@ def render(
     draft: bool = typer.Option(
         False, "--draft", help="Fast check render: quarter size, half fps, fastest preset, *.draft.mp4."
     ),
-    compositor: Optional[str] = CompositorOpt,  # noqa: UP045
+    compositor: str | None = CompositorOpt,
     disk_check: bool = typer.Option(
         True, "--disk-check/--no-disk-check", help="Stop early when the disk looks too small."
     ),
@@ -44,8 +43,9 @@ def render(
     from vgen.run.render import Options
     from vgen.run.render import render as do_render
 
-    opts = Options(work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout, jobs=jobs,
-                   disk_check=disk_check)
+    opts = Options(
+        work_dir=work_dir, fresh=fresh, retries=retries, stall_timeout=stall_timeout, jobs=jobs, disk_check=disk_check
+    )
     _stop_on_signals()
     prep = prepare(spec, work_dir=work_dir, draft=draft, compositor=compositor_option(compositor))
     if json_lines:
@@ -85,9 +85,7 @@ def _stop_on_signals() -> None:
 @command()
 def clean(
     spec: Path = SpecArg,
-    work_dir: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--work-dir", help="The store to remove (default: next to the output)."
-    ),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="The store to remove (default: next to the output)."),
     draft: bool = typer.Option(False, "--draft", help="Remove the draft render's store instead."),
 ) -> None:
     """Remove the segment store of SPEC (finished segments and audio); the output video stays."""
@@ -106,9 +104,9 @@ def clean(
 @command("dry-run")
 def dry_run(
     spec: Path = SpecArg,
-    work_dir: Optional[Path] = WorkDirOpt,  # noqa: UP045
+    work_dir: Path | None = WorkDirOpt,
     draft: bool = typer.Option(False, "--draft", help="Show the draft render's plan."),
-    compositor: Optional[str] = CompositorOpt,  # noqa: UP045
+    compositor: str | None = CompositorOpt,
 ) -> None:
     """Print the plan, every filter graph and the exact commands `render` would run, without rendering."""
     from vgen.pipeline import dry_run_script, prepare

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -18,20 +17,19 @@ from vgen.errors import VgenError
 @command()
 def frame(
     spec: Path = SpecArg,
-    at: Optional[str] = typer.Option(None, "--at", help="Time: HH:MM:SS.s, MM:SS.s or seconds."),  # noqa: UP045
-    slide: Optional[int] = typer.Option(  # noqa: UP045 - typer reads Optional on Python 3.11
-        None, "--slide", help="Slide number (1-based): the middle of its solo part."
-    ),
+    at: str | None = typer.Option(None, "--at", help="Time: HH:MM:SS.s, MM:SS.s or seconds."),
+    slide: int | None = typer.Option(None, "--slide", help="Slide number (1-based): the middle of its solo part."),
     output: Path = typer.Option(Path("frame.png"), "--output", "-o", help="PNG to write."),
-    compositor: Optional[str] = CompositorOpt,  # noqa: UP045
+    compositor: str | None = CompositorOpt,
 ) -> None:
     """Render the one frame the full render shows at a time (motion, transition, caption), in about a second."""
     from vgen.tools.frame import parse_time, render_frame
 
     if (at is None) == (slide is None):
         raise VgenError("give exactly one of --at or --slide", "e.g. --at 01:02:03.5 or --slide 412")
-    r = render_frame(spec, output, parse_time(at) if at is not None else None, slide,
-                     compositor=compositor_option(compositor))
+    r = render_frame(
+        spec, output, parse_time(at) if at is not None else None, slide, compositor=compositor_option(compositor)
+    )
     out.print(f"{r.path}: frame {r.frame} ({r.seconds:.3f} s), slide(s) {', '.join(map(str, r.slides))}")
 
 
@@ -40,16 +38,14 @@ def compare_cmd(
     a: Path = typer.Argument(..., help="The reference video (e.g. the old renderer's)."),
     b: Path = typer.Argument(..., help="The video to check against it (e.g. vgen's)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    min_ssim: Optional[float] = typer.Option(None, "--min-ssim", help="Fail (exit 1) below this mean SSIM."),  # noqa: UP045
-    min_psnr: Optional[float] = typer.Option(None, "--min-psnr", help="Fail below this mean PSNR (dB)."),  # noqa: UP045
-    min_vmaf: Optional[float] = typer.Option(None, "--min-vmaf", help="Fail below this VMAF score."),  # noqa: UP045
-    max_offset_ms: Optional[float] = typer.Option(  # noqa: UP045
-        None, "--max-offset-ms", help="Fail when the audio is offset more."
-    ),
-    max_loudness_diff: Optional[float] = typer.Option(  # noqa: UP045
+    min_ssim: float | None = typer.Option(None, "--min-ssim", help="Fail (exit 1) below this mean SSIM."),
+    min_psnr: float | None = typer.Option(None, "--min-psnr", help="Fail below this mean PSNR (dB)."),
+    min_vmaf: float | None = typer.Option(None, "--min-vmaf", help="Fail below this VMAF score."),
+    max_offset_ms: float | None = typer.Option(None, "--max-offset-ms", help="Fail when the audio is offset more."),
+    max_loudness_diff: float | None = typer.Option(
         None, "--max-loudness-diff", help="Fail when loudness differs more (LU)."
     ),
-    max_duration_diff: Optional[float] = typer.Option(  # noqa: UP045
+    max_duration_diff: float | None = typer.Option(
         None, "--max-duration-diff", help="Fail when durations differ more (s)."
     ),
     vmaf: bool = typer.Option(True, "--vmaf/--no-vmaf", help="Compute VMAF where the FFmpeg has libvmaf."),
@@ -60,8 +56,15 @@ def compare_cmd(
     from vgen.tools.compare import check, compare
 
     report = compare(find_ffmpeg(), a, b, vmaf=vmaf, window_s=window)
-    fails = check(report, min_ssim=min_ssim, min_psnr=min_psnr, min_vmaf=min_vmaf, max_offset_ms=max_offset_ms,
-                  max_loudness_diff=max_loudness_diff, max_duration_diff_s=max_duration_diff)
+    fails = check(
+        report,
+        min_ssim=min_ssim,
+        min_psnr=min_psnr,
+        min_vmaf=min_vmaf,
+        max_offset_ms=max_offset_ms,
+        max_loudness_diff=max_loudness_diff,
+        max_duration_diff_s=max_duration_diff,
+    )
     if json_out:
         print(report.to_json())
     else:
@@ -74,8 +77,11 @@ def compare_cmd(
             ("fps", f"{report.a.fps:g}", f"{report.b.fps:g}"),
             ("frames", str(report.a.frames), str(report.b.frames)),
             ("duration", f"{report.a.duration_s:.3f} s", f"{report.b.duration_s:.3f} s"),
-            ("audio", f"{report.a.audio_s:.3f} s" if report.a.audio_s else "none",
-             f"{report.b.audio_s:.3f} s" if report.b.audio_s else "none"),
+            (
+                "audio",
+                f"{report.a.audio_s:.3f} s" if report.a.audio_s else "none",
+                f"{report.b.audio_s:.3f} s" if report.b.audio_s else "none",
+            ),
             ("loudness", f"{report.a.loudness_lufs} LUFS", f"{report.b.loudness_lufs} LUFS"),
         ):
             t.add_row(label, escape(fa), escape(fb))
@@ -85,8 +91,10 @@ def compare_cmd(
         vm = f", VMAF {report.vmaf:.2f}" if report.vmaf is not None else ""
         off = f"{report.audio_offset_ms:+.1f} ms" if report.audio_offset_ms is not None else "n/a"
         out.print(f"PSNR {report.psnr:.2f} dB, SSIM {report.ssim:.5f}{vm}, audio offset (b vs a) {off}")
-        out.print("worst stretches by SSIM: " + ", ".join(
-            f"{w['start_s']:.1f}-{w['end_s']:.1f} s ({w['ssim']:.4f})" for w in report.worst))
+        out.print(
+            "worst stretches by SSIM: "
+            + ", ".join(f"{w['start_s']:.1f}-{w['end_s']:.1f} s ({w['ssim']:.4f})" for w in report.worst)
+        )
         for f in fails:
             err.print(f"[bold red]fail:[/] {escape(f)}")
     if fails:

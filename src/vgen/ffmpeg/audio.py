@@ -98,8 +98,16 @@ def final_stream(job: AudioJob, measured: Measured | None) -> Any:
     s = mix_stream(job)
     if job.loudness is not None and measured is not None:
         s = s.filter(
-            "loudnorm", I=job.loudness, TP=TRUE_PEAK, LRA=LRA, measured_I=measured.i, measured_TP=measured.tp,
-            measured_LRA=measured.lra, measured_thresh=measured.thresh, offset=measured.offset, linear="true",
+            "loudnorm",
+            I=job.loudness,
+            TP=TRUE_PEAK,
+            LRA=LRA,
+            measured_I=measured.i,
+            measured_TP=measured.tp,
+            measured_LRA=measured.lra,
+            measured_thresh=measured.thresh,
+            offset=measured.offset,
+            linear="true",
             print_format="none",
         )
         s = _fit(s, job.samples)
@@ -110,8 +118,9 @@ def parse_loudnorm(stderr: str) -> Measured | None:
     """The JSON block loudnorm prints at the end of pass 1; None for silence (nothing to normalise)."""
     m = re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr, re.DOTALL)
     if not m:
-        raise FFmpegError("the loudness scan printed no measurement", "rerun with --debug and report it",
-                          stderr[-2000:])
+        raise FFmpegError(
+            "the loudness scan printed no measurement", "rerun with --debug and report it", stderr[-2000:]
+        )
     d = json.loads(m.group(0))
     try:
         i = float(d["input_i"])
@@ -119,5 +128,4 @@ def parse_loudnorm(stderr: str) -> Measured | None:
         return None
     if i < -70:  # silence: loudnorm would amplify noise; leave it alone
         return None
-    return Measured(i, float(d["input_tp"]), float(d["input_lra"]), float(d["input_thresh"]),
-                    float(d["target_offset"]))
+    return Measured(i, float(d["input_tp"]), float(d["input_lra"]), float(d["input_thresh"]), float(d["target_offset"]))

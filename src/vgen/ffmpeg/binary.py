@@ -18,7 +18,6 @@ from pathlib import Path
 from vgen import cache
 from vgen.errors import FFmpegError
 
-
 # Inputs are local files of ordinary media containers only: a crafted "clip" (an HLS playlist,
 # a concat list) can neither fetch URLs nor pull in other files.
 SAFE_DEMUXERS = "mov,matroska,webm,avi,mpegts,flv,mp3,wav,ogg,flac,aac,asf,gif,ivf,h264,hevc,w64,aiff,image2"
@@ -100,8 +99,9 @@ def _inspect(path: str, ffprobe: str | None, source: str) -> FFmpeg:
     key = _binary_key(path, ffprobe)
     known = cache.get("ffmpeg", key) if key else None
     if isinstance(known, dict) and {"version", "encoders", "filters"} <= known.keys():
-        return FFmpeg(path, ffprobe, known["version"], source, frozenset(known["encoders"]),
-                      frozenset(known["filters"]))
+        return FFmpeg(
+            path, ffprobe, known["version"], source, frozenset(known["encoders"]), frozenset(known["filters"])
+        )
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # every first render starts here
         lists = [pool.submit(_run_text, [path, "-hide_banner", what]) for what in ("-encoders", "-filters")]
         head = _run_text([path, "-hide_banner", "-version"])

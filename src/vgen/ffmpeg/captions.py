@@ -84,12 +84,15 @@ def parse_cues(text: str, name: str) -> list[Cue]:
         timing = next((n for n, ln in enumerate(block[:2]) if "-->" in ln), None)
         number = len(cues) + 1
         if timing is None or not (m := _CUE_TIMES.match(block[timing])):
-            raise SpecError(f"{name}:{block_start + 1} cue {number}: no valid 'start --> end' time line",
-                            "write times as 00:01:02,500 --> 00:01:04,000")
+            raise SpecError(
+                f"{name}:{block_start + 1} cue {number}: no valid 'start --> end' time line",
+                "write times as 00:01:02,500 --> 00:01:04,000",
+            )
         start, end = _seconds(*m.group(1, 2, 3, 4)), _seconds(*m.group(5, 6, 7, 8))
         if end <= start:
-            raise SpecError(f"{name}:{block_start + timing + 1} cue {number}: ends before it starts",
-                            "fix its end time")
+            raise SpecError(
+                f"{name}:{block_start + timing + 1} cue {number}: ends before it starts", "fix its end time"
+            )
         body = "\n".join(block[timing + 1 :]).strip()
         cues.append(Cue(number, block_start + timing + 1, start, end, body))
     return cues
@@ -103,8 +106,10 @@ def check_cues(cues: list[Cue], name: str, video_s: float) -> list[str]:
             warnings.append(f"{name}:{b.line} cue {b.number} overlaps cue {a.number}; both show, stacked")
     for c in cues:
         if c.start >= video_s:
-            warnings.append(f"{name}:{c.line} cue {c.number} starts at {c.start:.2f} s, after the video ends "
-                            f"({video_s:.2f} s); it is not shown")
+            warnings.append(
+                f"{name}:{c.line} cue {c.number} starts at {c.start:.2f} s, after the video ends "
+                f"({video_s:.2f} s); it is not shown"
+            )
     return warnings
 
 
@@ -135,26 +140,36 @@ def ass_text_of(body: str) -> str:
 def to_ass(cues: list[Cue], style: SubtitleStyle, width: int, height: int) -> str:
     """One ASS script in output pixels (PlayRes = frame size), so size and margins are pixels."""
     head = [
-        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {width}", f"PlayResY: {height}",
-        "WrapStyle: 0", "ScaledBorderAndShadow: yes", "", "[V4+ Styles]",
+        "[Script Info]",
+        "ScriptType: v4.00+",
+        f"PlayResX: {width}",
+        f"PlayResY: {height}",
+        "WrapStyle: 0",
+        "ScaledBorderAndShadow: yes",
+        "",
+        "[V4+ Styles]",
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
         "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
         "MarginL, MarginR, MarginV, Encoding",
         f"Style: Default,{style.font},{style.size},{ass_color(style.color)},&H000000FF,"
         f"{ass_color(style.outline_color)},&H80000000,0,0,0,0,100,100,0,0,1,{style.outline:g},0,"
         f"{_ALIGN[style.position]},{max(10, width // 20)},{max(10, width // 20)},{style.margin_v},1",
-        "", "[Events]", "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+        "",
+        "[Events]",
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
-    events = [f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Default,,0,0,0,,{ass_text_of(c.text)}"
-              for c in cues]
+    events = [
+        f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Default,,0,0,0,,{ass_text_of(c.text)}" for c in cues
+    ]
     return "\n".join(head + events) + "\n"
 
 
 def font_warning(font: str, fonts_dir: Path | None) -> str | None:
     """A warning when fontconfig (or the fonts folder) has no such family: libass will fall back."""
     if fonts_dir is not None and shutil.which("fc-scan"):
-        out = subprocess.run(["fc-scan", "--format", "%{family}\n", str(fonts_dir)], capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            ["fc-scan", "--format", "%{family}\n", str(fonts_dir)], capture_output=True, text=True
+        ).stdout
         if any(font.lower() in fam.lower().split(",") for fam in out.splitlines()):
             return None
     if not shutil.which("fc-match"):
@@ -165,8 +180,9 @@ def font_warning(font: str, fonts_dir: Path | None) -> str | None:
     return None
 
 
-def load_captions(path: Path, style: SubtitleStyle, width: int, height: int, video_s: float,
-                  fonts_dir: Path | None) -> Captions:
+def load_captions(
+    path: Path, style: SubtitleStyle, width: int, height: int, video_s: float, fonts_dir: Path | None
+) -> Captions:
     """Read, check and convert a caption file."""
     if not path.is_file():
         raise SpecError(f"{path}: subtitle file not found", "check subtitles.path")
@@ -195,8 +211,10 @@ def for_spec(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | N
     if sub is None:
         return None, None
     if not ff.has_filter("ass"):
-        raise FFmpegError(f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
-                          "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)")
+        raise FFmpegError(
+            f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
+            "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)",
+        )
     fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
     if fonts is not None and not fonts.is_dir():
         raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")

@@ -45,8 +45,9 @@ class Command:
         if self.source is None:
             return shlex.join(self.argv)
         assert self.source_file is not None
-        return f"{shlex.quote(sys.executable)} -m vgen.picture {shlex.quote(str(self.source_file))} | " + \
-            shlex.join(self.argv)
+        return f"{shlex.quote(sys.executable)} -m vgen.picture {shlex.quote(str(self.source_file))} | " + shlex.join(
+            self.argv
+        )
 
 
 def _pairs(args: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -78,13 +79,22 @@ _PLACEHOLDER = "@VGEN_SEGMENT@"
 def raw_input(tl: Timeline) -> Any:
     """FFmpeg's side of the pipe from `vgen.picture`: raw BT.709 yuv420p frames at the output size and rate,
     tagged as such (untagged, FFmpeg 7+ assumes BT.601 and converts them to the BT.709 output)."""
-    return ffm.input("pipe:0", f="rawvideo", pixel_format="yuv420p", video_size=(tl.width, tl.height),
-                     framerate=graph.rate(tl.fps), color_range="tv", colorspace="bt709", color_primaries="bt709",
-                     color_trc="bt709")
+    return ffm.input(
+        "pipe:0",
+        f="rawvideo",
+        pixel_format="yuv420p",
+        video_size=(tl.width, tl.height),
+        framerate=graph.rate(tl.fps),
+        color_range="tv",
+        colorspace="bt709",
+        color_primaries="bt709",
+        color_trc="bt709",
+    )
 
 
-def frames_stream(ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | None, fonts_dir: Path | None,
-                  compositor: str = "raw") -> tuple[Any, Source | None]:
+def frames_stream(
+    ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | None, fonts_dir: Path | None, compositor: str = "raw"
+) -> tuple[Any, Source | None]:
     """The video of global frames [first, end): piped raw from `vgen.picture` ("raw", see `source.choose`),
     or the FFmpeg filter graph ("ffmpeg"); captions are burned in by FFmpeg either way."""
     if compositor == "ffmpeg":
@@ -96,8 +106,14 @@ def frames_stream(ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | N
     return stream, source
 
 
-def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | None = None,
-                    fonts_dir: Path | None = None, compositor: str = "raw") -> Command:
+def segment_command(
+    ff: FFmpeg,
+    plan: Plan,
+    seg: Segment,
+    captions: Captions | None = None,
+    fonts_dir: Path | None = None,
+    compositor: str = "raw",
+) -> Command:
     tl = plan.timeline
     subs = captions.file_for(plan.work_dir) if captions else None
     stream, source = frames_stream(ff, tl, seg.first, seg.end, subs, fonts_dir, compositor)
@@ -111,10 +127,24 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
 
     recipe = text + "\n" + pathless(argv)
     if source is not None:  # what each canvas command makes, and where its frames fall in the segment
-        recipe += "\n" + "\n".join(pathless(layer.argv) + repr(
-            (layer.width, layer.height, layer.clip_start - seg.first, layer.clip_end - seg.first, layer.move,
-             layer.canvas)) for layer in source.layers) + repr(
-            [(b.type, b.first - seg.first, b.frames) for b in source.blends])
+        recipe += (
+            "\n"
+            + "\n".join(
+                pathless(layer.argv)
+                + repr(
+                    (
+                        layer.width,
+                        layer.height,
+                        layer.clip_start - seg.first,
+                        layer.clip_end - seg.first,
+                        layer.move,
+                        layer.canvas,
+                    )
+                )
+                for layer in source.layers
+            )
+            + repr([(b.type, b.first - seg.first, b.frames) for b in source.blends])
+        )
     if captions is not None and subs is not None:
         # Only the cues on screen in this segment decide its pixels, not the whole caption file.
         t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
@@ -122,8 +152,18 @@ def segment_command(ff: FFmpeg, plan: Plan, seg: Segment, captions: Captions | N
     final = segment_path(plan, seg, recipe)
     argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
     script = final.with_suffix(".graph.txt") if text else None
-    return Command(f"segment {seg.index + 1}", argv, final, partial_path(final), seg.frames, seg.frames / float(tl.fps),
-                   script, text, source, final.with_suffix(".source.json") if source else None)
+    return Command(
+        f"segment {seg.index + 1}",
+        argv,
+        final,
+        partial_path(final),
+        seg.frames,
+        seg.frames / float(tl.fps),
+        script,
+        text,
+        source,
+        final.with_suffix(".source.json") if source else None,
+    )
 
 
 def audio_path(plan: Plan) -> Path:
@@ -136,8 +176,7 @@ def loudness_command(ff: FFmpeg, plan: Plan) -> Command:
     out = ffm.output(audio.loudness_scan(plan.audio), "-", f="null")
     argv, text = compile_args(ff, out, script)
     argv = tuple("info" if a == "error" and argv[i - 1] == "-loglevel" else a for i, a in enumerate(argv))
-    return Command("loudness scan", argv, Path("/dev/null"), Path("/dev/null"), 0, plan.timeline.seconds, script,
-                   text)
+    return Command("loudness scan", argv, Path("/dev/null"), Path("/dev/null"), 0, plan.timeline.seconds, script, text)
 
 
 def audio_command(ff: FFmpeg, plan: Plan, measured: audio.Measured | None = None) -> Command:

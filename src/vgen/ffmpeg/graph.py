@@ -89,9 +89,7 @@ def _upright(stream: Any, facts: ImageFacts) -> Any:
 
 
 def _cover(stream: Any, w: int, h: int) -> Any:
-    return stream.filter("scale", w, h, force_original_aspect_ratio="increase", flags=SCALE_FLAGS).filter(
-        "crop", w, h
-    )
+    return stream.filter("scale", w, h, force_original_aspect_ratio="increase", flags=SCALE_FLAGS).filter("crop", w, h)
 
 
 def _contain(stream: Any, w: int, h: int) -> Any:
@@ -100,9 +98,11 @@ def _contain(stream: Any, w: int, h: int) -> Any:
     bg_src, fg_src = split[0], split[1]
     # boxblur (integer arithmetic, two passes ~ a Gaussian): the same pixels in any graph and FFmpeg.
     radius = max(2, round(min(w, h) / 24))
-    bg = yuv(_cover(bg_src, w, h)).filter(
-        "boxblur", luma_radius=radius, luma_power=2, chroma_radius=max(1, radius // 2), chroma_power=2
-    ).filter("drawbox", color="black@0.45", thickness="fill")
+    bg = (
+        yuv(_cover(bg_src, w, h))
+        .filter("boxblur", luma_radius=radius, luma_power=2, chroma_radius=max(1, radius // 2), chroma_power=2)
+        .filter("drawbox", color="black@0.45", thickness="fill")
+    )
     fg = fg_src.filter("scale", w, h, force_original_aspect_ratio="decrease", flags=SCALE_FLAGS)
     return ffm.filter([bg, fg], "overlay", x="(W-w)/2", y="(H-h)/2")
 
@@ -170,16 +170,24 @@ def image_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int
     if geo is None:
         return s.filter("setsar", 1)
     bx, by, bw, bh = geo.box
-    e = kenburns.window_exprs(slide.move, first, slide.frames, geo.cw, geo.ch, geo.win_w, geo.win_h,
-                              origin=(bx, by))
+    e = kenburns.window_exprs(slide.move, first, slide.frames, geo.cw, geo.ch, geo.win_w, geo.win_h, origin=(bx, by))
     # Output pixel (u, v) shows canvas point (left + u*w/W, top + v*h/H); perspective maps the
     # corners of its whole (bw x bh) output, so the far corners are extrapolated.
     sx, sy = f"({e['width']}/{W})", f"({e['height']}/{H})"
     right, bottom = f"({e['left']}+{bw}*{sx})", f"({e['top']}+{bh}*{sy})"
     s = s.filter(
         "perspective",
-        x0=e["left"], y0=e["top"], x1=right, y1=e["top"], x2=e["left"], y2=bottom, x3=right, y3=bottom,
-        interpolation="cubic", sense="source", eval="frame",
+        x0=e["left"],
+        y0=e["top"],
+        x1=right,
+        y1=e["top"],
+        x2=e["left"],
+        y2=bottom,
+        x3=right,
+        y3=bottom,
+        interpolation="cubic",
+        sense="source",
+        eval="frame",
     )
     return s.filter("crop", W, H, 0, 0).filter("setsar", 1)
 
@@ -208,8 +216,14 @@ def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
 def slide_input(slide: SlideTL, fps: Fraction) -> Any:
     """The ffmpeg-python input of a slide (images: one frame, decoded once, EXIF ignored here)."""
     if slide.kind == "image":
-        return ffm.input(str(slide.source), f="image2", pattern_type="none", framerate=rate(fps), noautorotate=None,
-                         protocol_whitelist="file")
+        return ffm.input(
+            str(slide.source),
+            f="image2",
+            pattern_type="none",
+            framerate=rate(fps),
+            noautorotate=None,
+            protocol_whitelist="file",
+        )
     return ffm.input(str(slide.source), stream_loop=-1, **INPUT_SAFETY)
 
 
@@ -217,11 +231,11 @@ def _shared_inputs(tl: Timeline, shown: list[tuple[SlideTL, int, int]]) -> list[
     """One input per distinct file, split when several slides show it:
     decoded once, and ffmpeg-python never merges two uses into one node."""
     keyed: dict[tuple[str, str], list[int]] = {}
-    for n, (slide, local, _) in enumerate(shown):
+    for n, (slide, _, _) in enumerate(shown):
         keyed.setdefault((str(slide.source), slide.kind), []).append(n)
     streams: list[Any] = [None] * len(shown)
     for users in keyed.values():
-        slide, local, _ = shown[users[0]]
+        slide = shown[users[0]][0]
         inp = slide_input(slide, tl.fps)
         src = inp.video if slide.kind == "image" else inp["v:0"]
         if len(users) == 1:
@@ -240,12 +254,15 @@ def burn_captions(stream: Any, first: int, captions: Path, fonts_dir: Path | Non
     return s.filter("ass", filename=str(captions), **kw).filter("setpts", "N")
 
 
-def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = None,
-                  fonts_dir: Path | None = None) -> Any:
+def segment_graph(
+    tl: Timeline, first: int, end: int, captions: Path | None = None, fonts_dir: Path | None = None
+) -> Any:
     """The stream of global frames [first, end): visible slides joined by their transitions,
     captions burned in."""
-    shown = [(s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
-             for s in tl.visible(first, end)]
+    shown = [
+        (s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
+        for s in tl.visible(first, end)
+    ]
     acc = None
     for (slide, local, frames), src in zip(shown, _shared_inputs(tl, shown)):
         if slide.kind == "image":
@@ -260,7 +277,10 @@ def segment_graph(tl: Timeline, first: int, end: int, captions: Path | None = No
         elif slide.trans_in is not None and slide.clip_start >= first:
             t = slide.trans_in
             acc = ffm.filter(
-                [acc, s], "xfade", transition=t.type, duration=f"{float(t.frames / tl.fps):.9g}",
+                [acc, s],
+                "xfade",
+                transition=t.type,
+                duration=f"{float(t.frames / tl.fps):.9g}",
                 offset=f"{float((t.first - first) / tl.fps):.9g}",
             )
         else:

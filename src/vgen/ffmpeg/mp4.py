@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 _PATH_TO_SAMPLES = (b"minf", b"stbl", b"stsz")
 
@@ -50,7 +50,7 @@ def boxes(read: Callable[[int, int], bytes], start: int, end: int) -> Iterator[t
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int]:
-    for k, a, b in boxes(lambda p, n: data[p:p + n], start, end):
+    for k, a, b in boxes(lambda p, n: data[p : p + n], start, end):
         if k == kind:
             return a, b
     raise Unknown(f"no {kind.decode('latin-1')!r} box")
@@ -76,12 +76,12 @@ def read_moov(path: Path) -> bytes:
 
 def _track(moov: bytes, handler: bytes) -> tuple[int, int, int, int]:
     """(trak start, trak end, mdia start, mdia end) of the first track of this handler type."""
-    for kind, t0, t1 in boxes(lambda p, n: moov[p:p + n], 0, len(moov)):
+    for kind, t0, t1 in boxes(lambda p, n: moov[p : p + n], 0, len(moov)):
         if kind != b"trak":
             continue
         a, b = _child(moov, t0, t1, b"mdia")
         h, _ = _child(moov, a, b, b"hdlr")  # version/flags, pre_defined, then the handler type
-        if moov[h + 8:h + 12] == handler:
+        if moov[h + 8 : h + 12] == handler:
             return t0, t1, a, b
     raise Unknown(f"no {handler.decode('latin-1')!r} track")
 
@@ -120,7 +120,7 @@ def audio_seconds(path: Path) -> float:
     track's own duration. The exact sample count is in the file: no decoding needed."""
     data = read_moov(path)
     t0, t1, a, b = _track(data, b"soun")
-    edits = [(x, y) for k, x, y in boxes(lambda p, n: data[p:p + n], t0, t1) if k == b"edts"]
+    edits = [(x, y) for k, x, y in boxes(lambda p, n: data[p : p + n], t0, t1) if k == b"edts"]
     if edits:
         e0, e1 = _child(data, *edits[0], b"elst")
         v1 = data[e0] == 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -60,13 +61,24 @@ def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
         raise _missing(path, "media file")
     facts = _ffprobe(ff.ffprobe, path) if ff.ffprobe else _ffmpeg_i(ff.path, path)
     if facts.duration <= 0 or not (facts.has_audio or facts.has_video):
-        raise MediaError(f"{path}: no audio or video stream FFmpeg can read", "re-encode it, e.g. to MP4 (H.264) or MP3")
+        raise MediaError(
+            f"{path}: no audio or video stream FFmpeg can read", "re-encode it, e.g. to MP4 (H.264) or MP3"
+        )
     return facts
 
 
 def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
-    cmd = [ffprobe, "-v", "error", *input_safety_args(), "-print_format", "json", "-show_format", "-show_streams",
-           str(path)]
+    cmd = [
+        ffprobe,
+        "-v",
+        "error",
+        *input_safety_args(),
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        str(path),
+    ]
     proc = child.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if proc.returncode != 0:
         raise MediaError(f"{path}: FFmpeg cannot read it ({last_line(proc.stderr)})", "re-encode or replace the file")
@@ -128,7 +140,11 @@ def parse_ffmpeg_info(text: str, path: Path, size_bytes: int = 0) -> AVFacts:
 
 def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
     proc = child.run(
-        [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=120
+        [ffmpeg, "-hide_banner", *input_safety_args(), "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
     )
     if "Duration:" not in proc.stderr:
         raise MediaError(f"{path}: FFmpeg cannot read it ({last_line(proc.stderr)})", "re-encode or replace the file")
@@ -138,9 +154,28 @@ def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
 def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
     """(video frames, seconds) of a file, by stream-copying it to the null muxer: exact and fast."""
     proc = child.run(
-        [ff.path, "-hide_banner", "-nostats", "-v", "info", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-         "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=600,
+        [
+            ff.path,
+            "-hide_banner",
+            "-nostats",
+            "-v",
+            "info",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -179,9 +214,27 @@ def audio_length(ff: FFmpeg, path: Path) -> float:
 def decoded_frames(ff: FFmpeg, path: Path) -> int:
     """Frames of the first video stream, by decoding every one of them (slow, thorough)."""
     proc = child.run(
-        [ff.path, "-hide_banner", "-nostats", "-v", "error", "-xerror", "-i", str(path), "-map", "0:v:0",
-         "-f", "null", "-", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=3600,
+        [
+            ff.path,
+            "-hide_banner",
+            "-nostats",
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-f",
+            "null",
+            "-",
+            "-progress",
+            "pipe:1",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=3600,
     )
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
@@ -204,10 +257,32 @@ def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:
 def audio_seconds(ff: FFmpeg, path: Path) -> float:
     """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
     proc = child.run(
-        [ff.path, "-hide_banner", "-nostats", "-v", "error", *input_safety_args(), "-i", str(path), "-map", "0:a:0",
-         "-ac", "1",
-         "-ar", "48000", "-f", "s16le", "-y", "/dev/null", "-progress", "pipe:1"],
-        capture_output=True, text=True, errors="replace", timeout=900,
+        [
+            ff.path,
+            "-hide_banner",
+            "-nostats",
+            "-v",
+            "error",
+            *input_safety_args(),
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-f",
+            "s16le",
+            "-y",
+            "/dev/null",
+            "-progress",
+            "pipe:1",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=900,
     )
     sizes = [int(m) for m in re.findall(r"^total_size=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not sizes:

@@ -111,7 +111,13 @@ def ease_expr(easing: str, p: str) -> str:
 
 
 def window_exprs(
-    move: Move, first: int, frames: int, canvas_w: float, canvas_h: float, win_w: float, win_h: float,
+    move: Move,
+    first: int,
+    frames: int,
+    canvas_w: float,
+    canvas_h: float,
+    win_w: float,
+    win_h: float,
     origin: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, str]:
     """FFmpeg expressions (of perspective's frame counter `in`, which starts at 1) for the window's
@@ -122,8 +128,16 @@ def window_exprs(
     ratio = math.log(move.z1 / move.z0)
     z = _num(move.z0) if ratio == 0 else f"({_num(move.z0)}*exp({_num(ratio)}*{e}))"
     w, h = f"({_num(win_w)}/{z})", f"({_num(win_h)}/{z})"
-    fx = _num(move.x0 * canvas_w) if move.x0 == move.x1 else f"(({_num(move.x0)}+{_num(move.x1 - move.x0)}*{e})*{_num(canvas_w)})"
-    fy = _num(move.y0 * canvas_h) if move.y0 == move.y1 else f"(({_num(move.y0)}+{_num(move.y1 - move.y0)}*{e})*{_num(canvas_h)})"
+    fx = (
+        _num(move.x0 * canvas_w)
+        if move.x0 == move.x1
+        else f"(({_num(move.x0)}+{_num(move.x1 - move.x0)}*{e})*{_num(canvas_w)})"
+    )
+    fy = (
+        _num(move.y0 * canvas_h)
+        if move.y0 == move.y1
+        else f"(({_num(move.y0)}+{_num(move.y1 - move.y0)}*{e})*{_num(canvas_h)})"
+    )
     left = f"(max({w}/2,min({fx},{_num(canvas_w)}-{w}/2))-{w}/2-{_num(origin[0])})"
     top = f"(max({h}/2,min({fy},{_num(canvas_h)}-{h}/2))-{h}/2-{_num(origin[1])})"
     return {"left": left, "top": top, "width": w, "height": h}
@@ -156,4 +170,3 @@ def _grow(a: int, b: int, size: int, limit: int) -> tuple[int, int]:
     a = min(a - a % 2, limit - size)
     a -= a % 2
     return a, a + size
-

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from vgen.model.facts import AVFacts
 from vgen.model.spec import MusicTrack
@@ -81,31 +82,67 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def segment_key(tl: Timeline, first: int, end: int, slides: tuple[int, ...], encoder: EncoderChoice,
-                ffmpeg_version: str, digest: Callable[[Path], str]) -> str:
+def segment_key(
+    tl: Timeline,
+    first: int,
+    end: int,
+    slides: tuple[int, ...],
+    encoder: EncoderChoice,
+    ffmpeg_version: str,
+    digest: Callable[[Path], str],
+) -> str:
     parts = []
     for i in slides:
         s = tl.slides[i]
-        parts.append({
-            "kind": s.kind, "content": digest(s.source), "fit": s.fit, "move": s.move.__dict__,
-            "clip": [s.clip_start - first, s.clip_end - first], "len": s.frames,
-            "trans": s.trans_in.__dict__ | {"first": s.trans_in.first - first} if s.trans_in else None,
-            "orientation": getattr(s.facts, "orientation", 1),
-        })
-    return _hash({"v": GRAPH_VERSION, "frames": end - first, "size": [tl.width, tl.height], "fps": str(tl.fps),
-                  "slides": parts, "encoder": list(encoder.args), "ffmpeg": ffmpeg_version})
+        parts.append(
+            {
+                "kind": s.kind,
+                "content": digest(s.source),
+                "fit": s.fit,
+                "move": s.move.__dict__,
+                "clip": [s.clip_start - first, s.clip_end - first],
+                "len": s.frames,
+                "trans": s.trans_in.__dict__ | {"first": s.trans_in.first - first} if s.trans_in else None,
+                "orientation": getattr(s.facts, "orientation", 1),
+            }
+        )
+    return _hash(
+        {
+            "v": GRAPH_VERSION,
+            "frames": end - first,
+            "size": [tl.width, tl.height],
+            "fps": str(tl.fps),
+            "slides": parts,
+            "encoder": list(encoder.args),
+            "ffmpeg": ffmpeg_version,
+        }
+    )
 
 
-def build_plan(tl: Timeline, segment_seconds: float, encoder: EncoderChoice, ffmpeg_version: str,
-               output: Path, work_dir: Path, digest: Callable[[Path], str]) -> Plan:
+def build_plan(
+    tl: Timeline,
+    segment_seconds: float,
+    encoder: EncoderChoice,
+    ffmpeg_version: str,
+    output: Path,
+    work_dir: Path,
+    digest: Callable[[Path], str],
+) -> Plan:
     bounds = [0, *cut_points(tl, round(segment_seconds * float(tl.fps))), tl.total_frames]
     segments = []
     for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
         shown = tuple(s.index for s in tl.visible(a, b))
         segments.append(Segment(i, a, b, shown, segment_key(tl, a, b, shown, encoder, ffmpeg_version, digest)))
     narration = tl.narration.path if tl.narration else None
-    audio_key = _hash({"v": AUDIO_VERSION, "samples": tl.audio_samples,
-                       "narration": digest(narration) if narration else None, "ffmpeg": ffmpeg_version,
-                       "music": [[t.model_dump(), digest(f.path)] for t, f in tl.music], "loudness": tl.loudness})
+    audio_key = _hash(
+        {
+            "v": AUDIO_VERSION,
+            "samples": tl.audio_samples,
+            "narration": digest(narration) if narration else None,
+            "ffmpeg": ffmpeg_version,
+            "music": [[t.model_dump(), digest(f.path)] for t, f in tl.music],
+            "loudness": tl.loudness,
+        }
+    )
     job = AudioJob(audio_key, tl.audio_samples, narration, tl.music, tl.loudness)
     return Plan(tl, encoder, tuple(segments), job, output, work_dir)

@@ -12,23 +12,87 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from vgen.errors import SpecError
 
 # Every transition name of FFmpeg's xfade filter (5.1 and later; newer names are checked
 # against the FFmpeg in use before rendering).
 XFADE_TRANSITIONS = frozenset(
-    """fade wipeleft wiperight wipeup wipedown slideleft slideright slideup slidedown circlecrop
-    rectcrop distance fadeblack fadewhite radial smoothleft smoothright smoothup smoothdown
-    circleopen circleclose vertopen vertclose horzopen horzclose dissolve pixelize diagtl diagtr
-    diagbl diagbr hlslice hrslice vuslice vdslice hblur fadegrays wipetl wipetr wipebl wipebr
-    squeezeh squeezev zoomin fadefast fadeslow hlwind hrwind vuwind vdwind coverleft coverright
-    coverup coverdown revealleft revealright revealup revealdown""".split()
+    [
+        "fade",
+        "wipeleft",
+        "wiperight",
+        "wipeup",
+        "wipedown",
+        "slideleft",
+        "slideright",
+        "slideup",
+        "slidedown",
+        "circlecrop",
+        "rectcrop",
+        "distance",
+        "fadeblack",
+        "fadewhite",
+        "radial",
+        "smoothleft",
+        "smoothright",
+        "smoothup",
+        "smoothdown",
+        "circleopen",
+        "circleclose",
+        "vertopen",
+        "vertclose",
+        "horzopen",
+        "horzclose",
+        "dissolve",
+        "pixelize",
+        "diagtl",
+        "diagtr",
+        "diagbl",
+        "diagbr",
+        "hlslice",
+        "hrslice",
+        "vuslice",
+        "vdslice",
+        "hblur",
+        "fadegrays",
+        "wipetl",
+        "wipetr",
+        "wipebl",
+        "wipebr",
+        "squeezeh",
+        "squeezev",
+        "zoomin",
+        "fadefast",
+        "fadeslow",
+        "hlwind",
+        "hrwind",
+        "vuwind",
+        "vdwind",
+        "coverleft",
+        "coverright",
+        "coverup",
+        "coverdown",
+        "revealleft",
+        "revealright",
+        "revealup",
+        "revealdown",
+    ]
 )
 KEN_BURNS_PRESETS = ("zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down")
 NVENC_PRESETS = tuple(f"p{i}" for i in range(1, 8))
 X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
 )
 Encoder = Literal["auto", "h264_nvenc", "hevc_nvenc", "libx264", "libx265"]
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
@@ -49,8 +113,10 @@ class Output(_Model):
     preset: str = Field("p4", description="NVENC p1..p7, or an x264 preset name (p-presets map to one).")
     lookahead: int = Field(16, ge=0, le=64, description="NVENC -rc-lookahead frames.")
     compositor: Literal["auto", "ffmpeg"] = Field(
-        "auto", description="auto: image slides are composed in vgen's threads and piped raw to FFmpeg (fast); "
-                            "ffmpeg: every frame comes from an FFmpeg filter graph (perspective warp, xfade).")
+        "auto",
+        description="auto: image slides are composed in vgen's threads and piped raw to FFmpeg (fast); "
+        "ffmpeg: every frame comes from an FFmpeg filter graph (perspective warp, xfade).",
+    )
 
     @field_validator("width", "height")
     @classmethod
@@ -125,7 +191,7 @@ class Slide(_Model):
     fit: Fit | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Slide":
+    def _one_source(self) -> Slide:
         if (self.image is None) == (self.video is None):
             raise ValueError("a slide needs exactly one of image: or video:")
         return self
@@ -269,7 +335,7 @@ def _node_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...
             _node_lines(item, path + (i,), out)
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return "unknown key; remove it or fix its spelling (vgen accepts only the keys of spec version 1)"
@@ -338,16 +404,22 @@ def as_draft(loaded: LoadedSpec) -> LoadedSpec:
     spec = loaded.spec
     out = spec.output
     path = Path(out.path)
-    draft_out = out.model_copy(update={
-        "path": str(path.with_name(f"{path.stem}.draft{path.suffix or '.mp4'}")),
-        "width": max(16, out.width // 4 * 2), "height": max(16, out.height // 4 * 2),
-        "fps": max(10.0, min(out.fps, out.fps / 2)), "preset": "p1", "quality": min(51, out.quality + 4),
-    })
+    draft_out = out.model_copy(
+        update={
+            "path": str(path.with_name(f"{path.stem}.draft{path.suffix or '.mp4'}")),
+            "width": max(16, out.width // 4 * 2),
+            "height": max(16, out.height // 4 * 2),
+            "fps": max(10.0, min(out.fps, out.fps / 2)),
+            "preset": "p1",
+            "quality": min(51, out.quality + 4),
+        }
+    )
     update: dict[str, Any] = {"output": draft_out}
     if spec.subtitles is not None:
         st = spec.subtitles.style
-        style = st.model_copy(update={"size": max(4, st.size // 2), "outline": st.outline / 2,
-                                      "margin_v": st.margin_v // 2})
+        style = st.model_copy(
+            update={"size": max(4, st.size // 2), "outline": st.outline / 2, "margin_v": st.margin_v // 2}
+        )
         update["subtitles"] = spec.subtitles.model_copy(update={"style": style})
     return LoadedSpec(spec.model_copy(update=update), loaded.path, loaded.base_dir, loaded.lines)
 

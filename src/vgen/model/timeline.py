@@ -142,8 +142,8 @@ def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
     if narration is not None and narration.duration > float(total / fps) + float(1 / fps):
         over = narration.duration - float(total / fps)
         raise SpecError(
-            f"{loaded.where(('audio', 'narration'))}: the narration ({narration.duration:.2f} s) is {over:.2f} s longer "
-            f"than the slides ({float(total / fps):.2f} s)",
+            f"{loaded.where(('audio', 'narration'))}: the narration ({narration.duration:.2f} s) is {over:.2f} s "
+            f"longer than the slides ({float(total / fps):.2f} s)",
             "lengthen the slides by that much, or leave the last slide without a duration so it fills to the narration",
         )
 

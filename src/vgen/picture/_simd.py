@@ -1,4 +1,5 @@
 """Vector steps the resampler needs and LLVM does not find on its own, as numba intrinsics.
+Private to `vgen.picture.warp`.
 
 numba compiles loops to vector code, but two steps of the resampler come out slow from plain code:
 - a rounding 16-bit multiply-high, round(a * b / 2^15), which x86 does in one instruction
@@ -14,6 +15,8 @@ for the columns left over after the last whole vector.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -42,21 +45,27 @@ def _broadcast(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
 
 
-def _features(context) -> set[str]:
-    """CPU features numba compiles for (its cache is keyed on them, so the choice is safe to cache)."""
+def _features(context: Any) -> set[str]:
+    """CPU features numba compiles for (its cache is keyed on them, so the choice is safe to cache).
+
+    numba has no public accessor for them: this reads its codegen's private `_tm_features`
+    (present from 0.59 to 0.68, the range pyproject.toml allows). Where a release drops it, the
+    set is empty and the portable IR below is compiled: the same bytes, only slower."""
     text = str(getattr(context.codegen(), "_tm_features", "") or "")
     return {f[1:] for f in text.split(",") if f.startswith("+")}
 
 
 def _mulhrs_vector(builder: ir.IRBuilder, features: set[str], a: ir.Value, b: ir.Value) -> ir.Value:
     if "avx2" in features:
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16, _V16]),
-                                            "llvm.x86.avx2.pmul.hr.sw")
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V16, [_V16, _V16]), "llvm.x86.avx2.pmul.hr.sw"
+        )
         return builder.call(fn, [a, b])
     if "ssse3" in features:
         half = ir.VectorType(_I16, 8)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(half, [half, half]),
-                                            "llvm.x86.ssse3.pmul.hr.sw.128")
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(half, [half, half]), "llvm.x86.ssse3.pmul.hr.sw.128"
+        )
         parts = []
         for lo in (0, 8):
             pick = ir.Constant(ir.VectorType(_I32, 8), list(range(lo, lo + 8)))
@@ -116,8 +125,13 @@ def transpose16(typingctx, src, src_stride, dst, dst_stride):
 
     def codegen(context, builder, sig, args):
         s, ss, d, ds = args
-        rows = [builder.load(_at(builder, builder.add(s, builder.mul(ss, ir.Constant(ss.type, r))),
-                                 ir.Constant(_I32, 0), _V16), align=2) for r in range(LANES)]
+        rows = [
+            builder.load(
+                _at(builder, builder.add(s, builder.mul(ss, ir.Constant(ss.type, r))), ir.Constant(_I32, 0), _V16),
+                align=2,
+            )
+            for r in range(LANES)
+        ]
         k = LANES // 2
         while k:
             swapped = list(rows)
@@ -129,8 +143,11 @@ def transpose16(typingctx, src, src_stride, dst, dst_stride):
                 swapped[r + k] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, LANES), bottom))
             rows, k = swapped, k // 2
         for r, row in enumerate(rows):
-            builder.store(row, _at(builder, builder.add(d, builder.mul(ds, ir.Constant(ds.type, r))),
-                                   ir.Constant(_I32, 0), _V16), align=2)
+            builder.store(
+                row,
+                _at(builder, builder.add(d, builder.mul(ds, ir.Constant(ds.type, r))), ir.Constant(_I32, 0), _V16),
+                align=2,
+            )
         return context.get_dummy_value()
 
     return types.void(types.intp, types.intp, types.intp, types.intp), codegen

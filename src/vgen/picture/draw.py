@@ -16,9 +16,10 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 
@@ -48,19 +49,25 @@ class ClipReader:
         self.layer, self.size = layer, frame_bytes
         # stderr to a file, never a pipe: a damaged clip logs a line per frame, and a full pipe
         # would block FFmpeg (and so this reader) for good.
-        self.log = tempfile.TemporaryFile()
-        self.proc = child.popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=self.log)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while FFmpeg runs; closed in close()
+        self.proc = child.popen(list(layer.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log)
 
     def next(self) -> Planes:
         assert self.proc.stdout is not None
         data = self.proc.stdout.read(self.size)
         if len(data) != self.size:
-            self.close()
+            self.proc.kill()
+            self.proc.wait()
             self.log.seek(0)
-            raise FFmpegError.from_process(f"slide {self.layer.slide + 1}: decoding its clip stopped early",
-                                           self.log.read(), "check the clip decodes (vgen validate)",
-                                           self.layer.argv, fallback="no more frames")
+            log = self.log.read()
+            self.close()
+            raise FFmpegError.from_process(
+                f"slide {self.layer.slide + 1}: decoding its clip stopped early",
+                log,
+                "check the clip decodes (vgen validate)",
+                self.layer.argv,
+                fallback="no more frames",
+            )
         return Planes(frame=data)
 
     def close(self) -> None:
@@ -69,20 +76,29 @@ class ClipReader:
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        self.log.close()
 
 
 def load_canvas(layer: Layer) -> Planes:
     try:
         proc = child.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise FFmpegError(f"slide {layer.slide + 1}: preparing its image took over {CANVAS_TIMEOUT_S} s",
-                          "check the image (vgen validate); it is retried", "", " ".join(layer.argv)) from exc
+        raise FFmpegError(
+            f"slide {layer.slide + 1}: preparing its image took over {CANVAS_TIMEOUT_S} s",
+            "check the image (vgen validate); it is retried",
+            "",
+            " ".join(layer.argv),
+        ) from exc
     w, h = layer.width, layer.height
     size = w * h * 3 // 2
     if proc.returncode != 0 or len(proc.stdout) != size:
-        raise FFmpegError.from_process(f"slide {layer.slide + 1}: preparing its image failed", proc.stderr,
-                                       "check the image decodes (vgen validate)", layer.argv,
-                                       fallback=f"{len(proc.stdout)} of {size} bytes")
+        raise FFmpegError.from_process(
+            f"slide {layer.slide + 1}: preparing its image failed",
+            proc.stderr,
+            "check the image decodes (vgen validate)",
+            layer.argv,
+            fallback=f"{len(proc.stdout)} of {size} bytes",
+        )
     if layer.move is None:
         return Planes(frame=proc.stdout)
     from vgen.picture import warp
@@ -114,8 +130,11 @@ def draw_layer(layer: Layer, planes: Planes, g: int, out: np.ndarray, width: int
 
 def split(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = width * height
-    return (buf[:n].reshape(height, width), buf[n: n * 5 // 4].reshape(height // 2, width // 2),
-            buf[n * 5 // 4:].reshape(height // 2, width // 2))
+    return (
+        buf[:n].reshape(height, width),
+        buf[n : n * 5 // 4].reshape(height // 2, width // 2),
+        buf[n * 5 // 4 :].reshape(height // 2, width // 2),
+    )
 
 
 _BACKGROUND = {"fadeblack": (16, 128), "fadewhite": (235, 128)}  # BT.709 limited range Y, Cb/Cr
@@ -219,9 +238,9 @@ def feed(src: Source, out: IO[bytes], threads: int = 0, stop: threading.Event | 
     _grow_pipe(fd)
     count = 0
     for frame in frames(src, threads, stop):
-        view = memoryview(frame)
+        view = frame.data
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         count += 1
     return count
 

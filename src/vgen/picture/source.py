@@ -85,10 +85,19 @@ class Source:
         d = json.loads(text)
         if d.get("version") != SOURCE_VERSION:
             raise ValueError(f"raw-frame source version {d.get('version')!r}; this vgen reads {SOURCE_VERSION}")
-        layers = tuple(Layer(**{**x, "argv": tuple(x["argv"]),
-                                "move": kenburns.Move(**x["move"]) if x["move"] else None,
-                                "canvas": graph.Canvas(**{**x["canvas"], "box": tuple(x["canvas"]["box"])})
-                                if x["canvas"] else None}) for x in d.pop("layers"))
+        layers = tuple(
+            Layer(
+                **{
+                    **x,
+                    "argv": tuple(x["argv"]),
+                    "move": kenburns.Move(**x["move"]) if x["move"] else None,
+                    "canvas": graph.Canvas(**{**x["canvas"], "box": tuple(x["canvas"]["box"])})
+                    if x["canvas"]
+                    else None,
+                }
+            )
+            for x in d.pop("layers")
+        )
         blends = tuple(Blend(**b) for b in d.pop("blends"))
         return Source(**d, layers=layers, blends=blends)
 
@@ -102,8 +111,10 @@ def choose(tl: Timeline, requested: str) -> tuple[str, str | None]:
         return "ffmpeg", None
     other = sorted({s.trans_in.type for s in tl.slides if s.trans_in and s.trans_in.type not in BLENDS})
     if other:
-        return "ffmpeg", (f"transition(s) {', '.join(other)} come from FFmpeg's xfade: the whole video is composed "
-                          f"by FFmpeg's filter graph, which is slower (raw frames do {', '.join(BLENDS)} and cuts)")
+        return "ffmpeg", (
+            f"transition(s) {', '.join(other)} come from FFmpeg's xfade: the whole video is composed "
+            f"by FFmpeg's filter graph, which is slower (raw frames do {', '.join(BLENDS)} and cuts)"
+        )
     return "raw", None
 
 
@@ -134,8 +145,18 @@ def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
     blends: list[Blend] = []
     for s in tl.visible(first, end):
         if s.kind == "video":
-            layers.append(Layer(s.index, clip_argv(ff, s, tl, first, end), tl.width, tl.height, s.clip_start,
-                                s.clip_end, None, clip=True))
+            layers.append(
+                Layer(
+                    s.index,
+                    clip_argv(ff, s, tl, first, end),
+                    tl.width,
+                    tl.height,
+                    s.clip_start,
+                    s.clip_end,
+                    None,
+                    clip=True,
+                )
+            )
         else:
             argv, geo = canvas_argv(ff, s, tl)
             if geo is None:
@@ -146,16 +167,17 @@ def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
         if t is not None and t.first + t.frames > first and t.first < end:
             blends.append(Blend(t.type, t.first, t.frames, s.index))
     fps = Fraction(tl.fps)
-    return Source(tl.width, tl.height, f"{fps.numerator}/{fps.denominator}", first, end, tuple(layers),
-                  tuple(blends))
+    return Source(tl.width, tl.height, f"{fps.numerator}/{fps.denominator}", first, end, tuple(layers), tuple(blends))
 
 
 def describe(src: Source) -> str:
     """One line for dry-run: what the raw frames are made of."""
     moving = sum(1 for x in src.layers if x.move is not None)
     clips = sum(1 for x in src.layers if x.clip)
-    parts = [f"raw yuv420p {src.width}x{src.height} at {src.fps} fps, frames [{src.first}, {src.end}): "
-             f"{moving} moving image(s) (exact cubic resample), {len(src.layers) - moving - clips} still, {clips} clip(s)"]
+    parts = [
+        f"raw yuv420p {src.width}x{src.height} at {src.fps} fps, frames [{src.first}, {src.end}): "
+        f"{moving} moving image(s) (exact cubic resample), {len(src.layers) - moving - clips} still, {clips} clip(s)"
+    ]
     if src.blends:
         parts.append("blends " + ", ".join(f"{b.type} {b.frames} fr into slide {b.into + 1}" for b in src.blends))
     return "; ".join(parts)
@@ -180,8 +202,9 @@ def sampling(layer: Layer, n: int, width: int, height: int) -> Sampling:
     win = kenburns.window_at(layer.move, n, layer.clip_end - layer.clip_start, geo.cw, geo.ch, geo.win_w, geo.win_h)
     sx, sy = win.width / width, win.height / height
     left, top = win.left - geo.box[0], win.top - geo.box[1]
-    return Sampling(sx, sy, (left + 0.5 * sx - 0.5, top + 0.5 * sy - 0.5),
-                    ((left + 0.5 * sx - 0.5) / 2, (top + sy - 1) / 2))
+    return Sampling(
+        sx, sy, (left + 0.5 * sx - 0.5, top + 0.5 * sy - 0.5), ((left + 0.5 * sx - 0.5) / 2, (top + sy - 1) / 2)
+    )
 
 
 def blend_weights(kind: str, i: int, frames: int) -> tuple[float, float, float]:

@@ -25,6 +25,8 @@ from numba import njit
 
 from vgen.picture._simd import LANES, mulhrs, rows_to_i16, rows_to_u8, transpose16
 
+__all__ = ["Scratch", "mix", "prepared", "resample", "taps", "warm"]  # what the compositor calls
+
 WEIGHT_BITS = 14
 CANVAS_SHIFT = 7  # canvas samples are pixel << 7: the multiply-high then keeps 6 fractional bits
 BLOCK = 128  # output columns per strip: its two int16 tiles (~0.3 MB each at 1080p) stay in L2
@@ -83,17 +85,22 @@ def _weighted_rows(src, idx, w, lo, hi, out, x0, to_u8):  # pragma: no cover - c
         j = idx[i]
         w0, w1, w2, w3 = w[i, 0], w[i, 1], w[i, 2], w[i, 3]
         first = src.ctypes.data + j * row + lo * 2
-        o = out[i, x0:x0 + n]
+        o = out[i, x0 : x0 + n]
         if to_u8:
             rows_to_u8(first, first + row, first + 2 * row, first + 3 * row, w0, w1, w2, w3, o.ctypes.data, whole)
         else:
             rows_to_i16(first, first + row, first + 2 * row, first + 3 * row, w0, w1, w2, w3, o.ctypes.data, whole)
         for c in range(whole * LANES, n):
             s = lo + c
-            acc = np.int16(mulhrs(src[j, s], w0) + mulhrs(src[j + 1, s], w1)
-                           + mulhrs(src[j + 2, s], w2) + mulhrs(src[j + 3, s], w3))
+            acc = np.int16(
+                mulhrs(src[j, s], w0)
+                + mulhrs(src[j + 1, s], w1)
+                + mulhrs(src[j + 2, s], w2)
+                + mulhrs(src[j + 3, s], w3)
+            )
             if to_u8:
-                o[c] = np.uint8(min(max((np.int32(acc) + 16) >> 5, 0), 255))
+                # numba's min/max of int32 and int literals; numpy's stubs cannot type the mix
+                o[c] = np.uint8(min(max((np.int32(acc) + 16) >> 5, 0), 255))  # type: ignore[arg-type]
             else:
                 o[c] = acc
 
@@ -108,8 +115,8 @@ def _resample(src, xi, xw, lo, hi, yi, yw, out, tile_t, tile):  # pragma: no cov
     for x0 in range(0, out.shape[1], BLOCK):
         bw = min(BLOCK, out.shape[1] - x0)
         mid_t = tile_t[:bw]
-        _weighted_rows(src, xi[x0:x0 + bw], xw[x0:x0 + bw], lo, hi, mid_t, 0, False)
-        mid = tile[:n * bw].reshape((n, bw))
+        _weighted_rows(src, xi[x0 : x0 + bw], xw[x0 : x0 + bw], lo, hi, mid_t, 0, False)
+        mid = tile[: n * bw].reshape((n, bw))
         _transpose(mid_t, mid)
         _weighted_rows(mid, yi, yw, 0, bw, out, x0, True)
 
@@ -122,7 +129,10 @@ def _transpose(src, out):  # pragma: no cover - compiled
     s_row, o_row = src.strides[0], out.strides[0]
     for r0 in range(0, rows - rows % b, b):
         for c0 in range(0, cols - cols % b, b):
-            transpose16(src.ctypes.data + r0 * s_row + c0 * 2, s_row, out.ctypes.data + c0 * o_row + r0 * 2, o_row)
+            # an intrinsic is declared with numba's typing context first; calls pass only the rest
+            transpose16(  # type: ignore[call-arg]
+                src.ctypes.data + r0 * s_row + c0 * 2, s_row, out.ctypes.data + c0 * o_row + r0 * 2, o_row
+            )
         for r in range(r0, r0 + b):
             for c in range(cols - cols % b, cols):
                 out[c, r] = src[r, c]
@@ -171,9 +181,16 @@ class Scratch:
         return buf[:n].reshape(shape)
 
 
-def resample(plane_t: np.ndarray, scale_x: float, off_x: float, scale_y: float, off_y: float,
-             out: np.ndarray, scratch: Scratch | None = None,
-             xtaps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def resample(
+    plane_t: np.ndarray,
+    scale_x: float,
+    off_x: float,
+    scale_y: float,
+    off_y: float,
+    out: np.ndarray,
+    scratch: Scratch | None = None,
+    xtaps: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Fill `out` (h, w uint8) with the plane (given `prepared`) sampled at
     x = scale_x*u + off_x, y = scale_y*v + off_y, in sample-index units. `xtaps` may pass the
     horizontal taps when several planes share them."""

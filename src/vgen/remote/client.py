@@ -20,9 +20,10 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
@@ -35,8 +36,15 @@ class ClientError(VgenError):
     """A request to RunPod or Storage failed; never carries the keys."""
 
 
-def _request(method: str, url: str, key: str, body: Any = None, data: bytes | Any = None,
-             headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, Any]:
+def _request(
+    method: str,
+    url: str,
+    key: str,
+    body: Any = None,
+    data: bytes | Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[int, Any]:
     h = {"Authorization": f"Bearer {key}", "apikey": key, **(headers or {})}
     payload = data
     if body is not None:
@@ -44,7 +52,7 @@ def _request(method: str, url: str, key: str, body: Any = None, data: bytes | An
         h["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=payload, headers=h, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - https/http URLs we build
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
             return resp.status, json.loads(raw) if raw and "json" in resp.headers.get("Content-Type", "") else raw
     except urllib.error.HTTPError as exc:
@@ -69,6 +77,7 @@ class RunPodClient:
         object.__setattr__(self, "api_base", base.rstrip("/"))
 
     def _url(self, *parts: str) -> str:
+        assert self.api_base is not None  # set in __post_init__
         return "/".join([self.api_base, self.endpoint, *parts])
 
     def run(self, job_input: dict[str, Any], webhook: str | None = None) -> str:
@@ -92,8 +101,13 @@ class RunPodClient:
             raise ClientError(f"/cancel/{job_id} answered HTTP {code}: {str(resp)[:200]}")
         return resp if isinstance(resp, dict) else {}
 
-    def wait(self, job_id: str, on_update: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 2.0,
-             timeout_s: float | None = None) -> dict[str, Any]:
+    def wait(
+        self,
+        job_id: str,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+        poll_s: float = 2.0,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
         """Poll /status until the job ends; every answer goes to `on_update`."""
         started = time.monotonic()
         while True:
@@ -115,7 +129,7 @@ class Storage:
     key: str
 
     @classmethod
-    def from_env(cls) -> "Storage":
+    def from_env(cls) -> Storage:
         url, key = os.environ.get("SUPABASE_URL", ""), os.environ.get("SUPABASE_SERVICE_ROLE_KEY", "")
         if not url or not key:
             raise ClientError("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY must be set", "export them")
@@ -128,23 +142,37 @@ class Storage:
     def put(self, bucket: str, name: str, path: Path) -> None:
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         with path.open("rb") as f:
-            code, resp = _request("POST", f"{self.url}/storage/v1/object/{bucket}/{name}", self.key, data=f,
-                                  headers={"Content-Type": ctype, "Content-Length": str(path.stat().st_size),
-                                           "x-upsert": "true"}, timeout=600)
+            code, resp = _request(
+                "POST",
+                f"{self.url}/storage/v1/object/{bucket}/{name}",
+                self.key,
+                data=f,
+                headers={"Content-Type": ctype, "Content-Length": str(path.stat().st_size), "x-upsert": "true"},
+                timeout=600,
+            )
         if code not in (200, 201):
             raise ClientError(f"uploading {path.name} to {bucket}/{name}: HTTP {code} {str(resp)[:200]}")
 
     def sign(self, bucket: str, name: str, seconds: int) -> str:
-        code, resp = _request("POST", f"{self.url}/storage/v1/object/sign/{bucket}/{name}", self.key,
-                              {"expiresIn": seconds})
+        code, resp = _request(
+            "POST", f"{self.url}/storage/v1/object/sign/{bucket}/{name}", self.key, {"expiresIn": seconds}
+        )
         if code != 200 or not isinstance(resp, dict):
             raise ClientError(f"signing {bucket}/{name}: HTTP {code}")
         return self.url + "/storage/v1" + resp["signedURL"]
 
 
-def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output_bucket: str, output_path: str,
-              job_key: str | None = None, url_seconds: int = 86_400, upsert: bool = True,
-              on_asset: Callable[[str, bool], None] | None = None) -> dict[str, Any]:
+def build_job(
+    spec_path: str | Path,
+    storage: Storage,
+    asset_bucket: str,
+    output_bucket: str,
+    output_path: str,
+    job_key: str | None = None,
+    url_seconds: int = 86_400,
+    upsert: bool = True,
+    on_asset: Callable[[str, bool], None] | None = None,
+) -> dict[str, Any]:
     """The job input for a local spec: its assets uploaded by content hash (skipped when already
     there), signed, and named by the relative paths the spec uses."""
     from vgen.model.spec import load_spec  # pydantic: only when a job is built
@@ -164,8 +192,11 @@ def build_job(spec_path: str | Path, storage: Storage, asset_bucket: str, output
             on_asset(rel, there)
         assets[rel] = storage.sign(asset_bucket, name, url_seconds)
     data.get("output", {}).pop("path", None)
-    job: dict[str, Any] = {"spec": data, "assets": assets,
-                           "output": {"bucket": output_bucket, "path": output_path, "upsert": upsert}}
+    job: dict[str, Any] = {
+        "spec": data,
+        "assets": assets,
+        "output": {"bucket": output_bucket, "path": output_path, "upsert": upsert},
+    }
     if job_key:
         job["job_key"] = job_key
     return job

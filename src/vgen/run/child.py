@@ -52,11 +52,11 @@ def _spawn(argv: Sequence[str], kwargs: dict[str, Any]) -> list[str]:
     return [shim, "--pdeathsig", "KILL", "--", *argv]
 
 
-def popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:  # type: ignore[type-arg]
+def popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
     """subprocess.Popen for a child that dies with vgen. Its pid is the command's own (setpriv execs)."""
     return subprocess.Popen(_spawn(argv, kwargs), **kwargs)
 
 
-def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """subprocess.run for a child that dies with vgen."""
     return subprocess.run(_spawn(argv, kwargs), **kwargs)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 @dataclass
@@ -43,7 +48,7 @@ def null_listener(event: Event) -> None:
     return None
 
 
-def json_listener(stream=sys.stdout) -> Listener:  # type: ignore[no-untyped-def]
+def json_listener(stream: TextIO = sys.stdout) -> Listener:
     def emit(event: Event) -> None:
         d = asdict(event)
         d["percent"] = round(event.percent, 2)
@@ -62,18 +67,23 @@ def escape(text: str) -> str:
 class RichProgress:
     """Terminal bars: the whole render, and one bar per step running (several with --jobs)."""
 
-    def __init__(self, console) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = console
         self.bar = Progress(
-            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total:.0f} fr"),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            TextColumn("{task.completed:>7.0f}/{task.total:.0f} fr"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
-        self.total = None
-        self.steps: dict[str, object] = {}
+        self.total: TaskID | None = None
+        self.steps: dict[str, TaskID] = {}
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self.bar.start()
         return self
 
@@ -100,6 +110,6 @@ class RichProgress:
             task = self.steps.get(label)
             if task is not None:
                 rate = f"{e.fps:6.1f} fps {e.speed:5.2f}x" if e.fps else ""
-                self.bar.update(task, completed=e.frames, rate=rate)  # type: ignore[arg-type]
+                self.bar.update(task, completed=e.frames, rate=rate)
                 if finished:
-                    self.bar.remove_task(self.steps.pop(label))  # type: ignore[arg-type]
+                    self.bar.remove_task(self.steps.pop(label))

@@ -13,9 +13,10 @@ import errno
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vgen import machine
 from vgen.errors import FFmpegError, MediaError
@@ -60,8 +61,9 @@ class Result:
         return self.duration_s / self.render_s if self.render_s > 0 else 0.0
 
 
-def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event,
-                 on_frames: Callable[[int], int] | None = None) -> None:
+def _run_checked(
+    prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: Event, on_frames: Callable[[int], int] | None = None
+) -> None:
     """Run with retries; a piece counts only when its output is checked, then renamed atomically.
     `on_frames(done_in_this_step)` returns the frames done in the whole render (for parallel runs)."""
     tl = prep.plan.timeline
@@ -69,14 +71,23 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
 
-        def progress(frames: int, out_s: float, speed: float) -> None:
+        def progress(frames: int, out_s: float, speed: float, started: float = started) -> None:
             done = frames if cmd.frames else round(out_s * float(tl.fps))
             elapsed = max(time.monotonic() - started, 1e-6)
             fps = done / elapsed
             left = (cmd.frames or round(cmd.seconds * float(tl.fps))) - done
             overall = on_frames(done) if on_frames else base.done_frames
-            emit(dataclasses.replace(base, time=time.time(), frames=done, done_frames=overall, fps=round(fps, 2),
-                                     speed=round(speed, 3), eta_s=round(left / fps, 1) if fps > 0 else None))
+            emit(
+                dataclasses.replace(
+                    base,
+                    time=time.time(),
+                    frames=done,
+                    done_frames=overall,
+                    fps=round(fps, 2),
+                    speed=round(speed, 3),
+                    eta_s=round(left / fps, 1) if fps > 0 else None,
+                )
+            )
 
         try:
             run(cmd, progress, opts.stall_timeout)
@@ -88,8 +99,10 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
                         raise disk_full(cmd.label, cmd.tmp.parent) from exc
                     raise FFmpegError(f"{cmd.label} wrote an unreadable file: {exc.message}", exc.hint) from exc
                 if got != cmd.frames:
-                    raise FFmpegError(f"{cmd.label} produced {got} frames, expected {cmd.frames}",
-                                      "this is a vgen bug; please report it with `vgen dry-run` output")
+                    raise FFmpegError(
+                        f"{cmd.label} produced {got} frames, expected {cmd.frames}",
+                        "this is a vgen bug; please report it with `vgen dry-run` output",
+                    )
             fsync_rename(cmd.tmp, cmd.output)
             return
         except (DiskFull, KeyboardInterrupt):
@@ -100,7 +113,9 @@ def _run_checked(prep: Prepared, cmd: Command, emit: Emit, opts: Options, base: 
             if attempt == attempts:
                 raise FFmpegError(
                     f"{exc.message} (after {attempts} tr{'ies' if attempts > 1 else 'y'})",
-                    exc.hint, exc.stderr_tail, exc.command,
+                    exc.hint,
+                    exc.stderr_tail,
+                    exc.command,
                 ) from exc
             emit(Event("notice", f"{cmd.label}: {exc.message}; retrying ({attempt}/{opts.retries})"))
 
@@ -132,9 +147,10 @@ def check_disk(plan: Plan, todo_segments: int) -> None:
     for folder in {plan.work_dir, plan.output.parent}:
         free = shutil.disk_usage(_existing(folder)).free
         if free < need:
-            raise DiskFull(f"not enough disk in {folder}: this render needs about {need / 1e9:.2f} GB, "
-                           f"{free / 1e9:.2f} GB free",
-                           "free space, use --work-dir on a bigger disk, or --no-disk-check if the estimate is wrong")
+            raise DiskFull(
+                f"not enough disk in {folder}: this render needs about {need / 1e9:.2f} GB, {free / 1e9:.2f} GB free",
+                "free space, use --work-dir on a bigger disk, or --no-disk-check if the estimate is wrong",
+            )
 
 
 def _existing(p: Path) -> Path:
@@ -152,8 +168,9 @@ def verify_output(ff: FFmpeg, path: Path, tl: Timeline) -> float:
     audio_s = audio_length(ff, path)
     one = float(1 / tl.fps)
     if abs(audio_s - video_s) > one:
-        raise FFmpegError(f"{path}: video {video_s:.3f} s, audio {audio_s:.3f} s, expected {tl.seconds:.3f} s",
-                          "rerun with --fresh")
+        raise FFmpegError(
+            f"{path}: video {video_s:.3f} s, audio {audio_s:.3f} s, expected {tl.seconds:.3f} s", "rerun with --fresh"
+        )
     return video_s
 
 
@@ -163,8 +180,8 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     started = time.monotonic()
     machine.bound_arenas()  # before the render's threads start: see vgen.machine
     notices = [n for n in (plan.encoder.notice, prep.compositor_notice) if n]
-    for n in notices:
-        emit(Event("notice", n))
+    for notice in notices:
+        emit(Event("notice", notice))
     if prep.captions:
         notices += list(prep.captions.warnings)
         for w in prep.captions.warnings:
@@ -182,15 +199,26 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         for path, text in prep.files:
             atomic_write_text(path, text)
         n = len(plan.segments)
-        todo = [(seg, cmd) for seg, cmd in zip(plan.segments, prep.segment_commands)
-                if opts.fresh or not store.valid_video(ff, cmd.output, seg.frames)]
+        todo = [
+            (seg, cmd)
+            for seg, cmd in zip(plan.segments, prep.segment_commands)
+            if opts.fresh or not store.valid_video(ff, cmd.output, seg.frames)
+        ]
         reused = n - len(todo)
         done_frames = sum(seg.frames for seg in plan.segments) - sum(seg.frames for seg, _ in todo)
         if opts.disk_check:
             check_disk(plan, len(todo))
-        emit(Event("plan", f"{n} segment(s), {tl.total_frames} frames, encoder {plan.encoder.name}"
-                           + (f", {reused} reused" if reused else ""),
-                   segments=n, total_frames=tl.total_frames, done_frames=done_frames, reused=reused))
+        emit(
+            Event(
+                "plan",
+                f"{n} segment(s), {tl.total_frames} frames, encoder {plan.encoder.name}"
+                + (f", {reused} reused" if reused else ""),
+                segments=n,
+                total_frames=tl.total_frames,
+                done_frames=done_frames,
+                reused=reused,
+            )
+        )
         lock = threading.Lock()
         running: dict[int, int] = {}
         finished = [done_frames]
@@ -208,16 +236,26 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
                 return tally()
 
         def one(seg: Segment, cmd: Command) -> None:
-            base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, finished[0], tl.total_frames,
-                         reused=reused)
+            base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, finished[0], tl.total_frames, reused=reused)
             _run_checked(prep, cmd, emit, opts, base, lambda f: overall(seg.index, f))
             records.append(recorder.submit(store.record_piece, cmd.output, _piece(seg)))
             with lock:
                 running.pop(seg.index, None)
                 finished[0] += seg.frames
                 total_done = tally()
-            emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, total_done,
-                       tl.total_frames, reused=reused))
+            emit(
+                Event(
+                    "segment",
+                    f"{cmd.label} done",
+                    seg.index,
+                    n,
+                    seg.frames,
+                    seg.frames,
+                    total_done,
+                    tl.total_frames,
+                    reused=reused,
+                )
+            )
 
         # The audio track needs none of the video: it renders beside it where a core is spare (on a
         # GPU box, for free), else first. Either way a failure is raised once the segments are done.
@@ -231,10 +269,20 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         finally:
             sound.shutdown(wait=True)  # a stop reaches its FFmpeg too (runner.request_stop)
         audio_done.result()
-        emit(Event("audio", "audio ready", done_frames=tl.total_frames, total_frames=tl.total_frames, segments=n,
-                   reused=reused))
+        emit(
+            Event(
+                "audio",
+                "audio ready",
+                done_frames=tl.total_frames,
+                total_frames=tl.total_frames,
+                segments=n,
+                reused=reused,
+            )
+        )
 
-        atomic_write_text(commands.join_list_path(plan), commands.concat_list([c.output for c in prep.segment_commands]))
+        atomic_write_text(
+            commands.join_list_path(plan), commands.concat_list([c.output for c in prep.segment_commands])
+        )
         jcmd = prep.join_command
         jcmd.output.parent.mkdir(parents=True, exist_ok=True)
         run(jcmd, None, opts.stall_timeout)
@@ -248,17 +296,36 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         fsync_rename(jcmd.tmp, jcmd.output)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"the disk is full ({exc.filename or plan.work_dir})",
-                           "free space and run the same command: finished segments are kept") from exc
+            raise DiskFull(
+                f"the disk is full ({exc.filename or plan.work_dir})",
+                "free space and run the same command: finished segments are kept",
+            ) from exc
         raise
     finally:
         recorder.shutdown(wait=True)  # checked pieces are recorded even when a later step fails
         prep.join_command.tmp.unlink(missing_ok=True)
         store.unlock()
-    result = Result(plan.output, tl.total_frames, duration, plan.encoder.name, n, reused,
-                    time.monotonic() - started, plan.output.stat().st_size, notices)
-    emit(Event("done", str(plan.output), segments=n, done_frames=tl.total_frames, total_frames=tl.total_frames,
-               reused=reused))
+    result = Result(
+        plan.output,
+        tl.total_frames,
+        duration,
+        plan.encoder.name,
+        n,
+        reused,
+        time.monotonic() - started,
+        plan.output.stat().st_size,
+        notices,
+    )
+    emit(
+        Event(
+            "done",
+            str(plan.output),
+            segments=n,
+            done_frames=tl.total_frames,
+            total_frames=tl.total_frames,
+            reused=reused,
+        )
+    )
     return result
 
 
@@ -270,8 +337,9 @@ def audio_beside_video() -> bool:
     return machine.usable_cores() > 2
 
 
-def _render_audio(prep: Prepared, store: Store, emit: Emit, opts: Options, base: Event,
-                  overall: Callable[[int], int]) -> None:
+def _render_audio(
+    prep: Prepared, store: Store, emit: Emit, opts: Options, base: Event, overall: Callable[[int], int]
+) -> None:
     """The audio piece (loudness scan first when the spec asks for it), unless a checked one is kept.
     `overall()` gives the video frames done so far, for the progress events."""
     plan, ff, tl = prep.plan, prep.ff, prep.plan.timeline
@@ -315,6 +383,7 @@ def _piece(seg: Segment) -> dict[str, Any]:
     return {"key": seg.key, "first": seg.first, "end": seg.end, "frames": seg.frames}
 
 
-def render_spec(spec_path: str | Path, emit: Emit = null_listener, opts: Options = Options(),
-                ff: FFmpeg | None = None) -> Result:
+def render_spec(
+    spec_path: str | Path, emit: Emit = null_listener, opts: Options = Options(), ff: FFmpeg | None = None
+) -> Result:
     return render(prepare(spec_path, ff or find_ffmpeg(), opts.work_dir), emit, opts)

@@ -9,14 +9,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from vgen.run import child
-from vgen.picture.draw import feed
-from vgen.ffmpeg.commands import Command
 from vgen.errors import FFmpegError, VgenError
+from vgen.ffmpeg.commands import Command
+from vgen.picture.draw import feed
+from vgen.run import child
 
 ProgressFn = Callable[[int, float, float], None]  # frames, seconds of output, speed
 
@@ -30,7 +30,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _lock = threading.RLock()  # re-entrant: the signal handler may run while the main thread holds it
-_active: set[subprocess.Popen] = set()  # type: ignore[type-arg]
+_active: set[subprocess.Popen[bytes]] = set()
 _stop = threading.Event()
 _stop_signal = [int(signal.SIGINT)]
 
@@ -64,9 +64,12 @@ class DiskFull(FFmpegError):
 
 def disk_full(label: str, folder: Path, stderr_tail: str = "", command: str = "") -> DiskFull:
     free = shutil.disk_usage(folder).free
-    return DiskFull(f"{label}: the disk is full writing {folder} ({free / 1e6:.0f} MB free)",
-                    "free space (or use --work-dir on a bigger disk) and run the same command: finished "
-                    "segments are kept", stderr_tail, command)
+    return DiskFull(
+        f"{label}: the disk is full writing {folder} ({free / 1e6:.0f} MB free)",
+        "free space (or use --work-dir on a bigger disk) and run the same command: finished segments are kept",
+        stderr_tail,
+        command,
+    )
 
 
 @dataclass
@@ -96,7 +99,9 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
         if _stop.is_set():
             raise Interrupted(_stop_signal[0])
         proc = child.popen(
-            list(cmd.argv), stdin=subprocess.PIPE if cmd.source else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            list(cmd.argv),
+            stdin=subprocess.PIPE if cmd.source else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C is ours to handle; we stop FFmpeg ourselves
         )
@@ -131,7 +136,7 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
             feed(cmd.source, proc.stdin, stop=_stop)
         except BrokenPipeError:
             pass  # FFmpeg stopped reading: its own error (or a stop) is what gets reported
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:
             fed.append(exc)
             _kill(proc)
         finally:
@@ -177,23 +182,30 @@ def run(cmd: Command, on_progress: ProgressFn | None = None, stall_timeout: floa
     if fed:
         if isinstance(fed[0], VgenError):
             raise fed[0]
-        raise FFmpegError(f"{cmd.label}: composing its frames failed: {fed[0]!r}",
-                          "this is a vgen bug; please report it (rerun with --debug for the traceback)") from fed[0]
+        raise FFmpegError(
+            f"{cmd.label}: composing its frames failed: {fed[0]!r}",
+            "this is a vgen bug; please report it (rerun with --debug for the traceback)",
+        ) from fed[0]
     text = "\n".join(tail)
     short = "\n".join(list(tail)[-20:])
     if stalled.is_set():
-        raise Stalled(f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
-                      "it is retried; raise --stall-timeout for very slow machines", short, cmd.shell())
+        raise Stalled(
+            f"{cmd.label}: FFmpeg made no progress for {stall_timeout:.0f} s and was stopped",
+            "it is retried; raise --stall-timeout for very slow machines",
+            short,
+            cmd.shell(),
+        )
     if "No space left on device" in text or "Disk quota exceeded" in text:
         raise disk_full(cmd.label, cmd.tmp.parent, short, cmd.shell())
     if rc != 0:
         last = tail[-1] if tail else f"exit code {rc}"
-        raise FFmpegError(f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", short,
-                          cmd.shell())
+        raise FFmpegError(
+            f"{cmd.label} failed: {last}", "see the FFmpeg output above; rerun to resume", short, cmd.shell()
+        )
     return RunResult(time.monotonic() - started, text)
 
 
-def _kill(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     """Stop FFmpeg: SIGTERM lets it close its files; SIGKILL if it does not within 5 s."""
     if proc.poll() is not None:
         return

@@ -37,8 +37,10 @@ class Store:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.close()
-            raise VgenError(f"{self.dir} is in use by another vgen render",
-                            "wait for it to finish, or give this render its own --work-dir") from None
+            raise VgenError(
+                f"{self.dir} is in use by another vgen render",
+                "wait for it to finish, or give this render its own --work-dir",
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -108,8 +110,10 @@ class Store:
         if not self.dir.is_dir():
             return 0
         if not (self.dir / MANIFEST).exists() and not any(self.dir.glob("seg-*")):
-            raise VgenError(f"{self.dir} does not look like a vgen store (no manifest.json)",
-                            "point --work-dir at the store itself; nothing was removed")
+            raise VgenError(
+                f"{self.dir} does not look like a vgen store (no manifest.json)",
+                "point --work-dir at the store itself; nothing was removed",
+            )
         self.lock()
         try:
             freed = 0

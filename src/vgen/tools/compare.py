@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vgen.run import child
 from vgen.errors import MediaError
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.graph import escape_value
 from vgen.ffmpeg.probe import AVFacts, audio_seconds, av_facts, count_frames
+from vgen.run import child
 
 OFFSET_RATE = 4000  # Hz of the audio envelopes correlated for the offset
 
@@ -52,8 +52,13 @@ class Report:
 
 
 def _run(ff: FFmpeg, args: list[str], timeout: int = 7200) -> subprocess.CompletedProcess[str]:
-    return child.run([ff.path, "-hide_banner", "-nostdin", "-nostats", *args], capture_output=True, text=True,
-                     errors="replace", timeout=timeout)
+    return child.run(
+        [ff.path, "-hide_banner", "-nostdin", "-nostats", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+    )
 
 
 def loudness(ff: FFmpeg, path: Path) -> float | None:
@@ -70,8 +75,9 @@ def _side(ff: FFmpeg, path: Path) -> tuple[Side, AVFacts]:
     audio_s = audio_seconds(ff, path) if facts.has_audio else None
     lufs = loudness(ff, path) if facts.has_audio else None
     fps = facts.fps or 0.0
-    return Side(str(path), facts.width, facts.height, fps, frames, frames / fps if fps else facts.duration,
-                audio_s, lufs), facts
+    return Side(
+        str(path), facts.width, facts.height, fps, frames, frames / fps if fps else facts.duration, audio_s, lufs
+    ), facts
 
 
 def audio_offset_ms(ff: FFmpeg, a: Path, b: Path, max_s: float = 10.0) -> float:
@@ -80,9 +86,28 @@ def audio_offset_ms(ff: FFmpeg, a: Path, b: Path, max_s: float = 10.0) -> float:
 
     def pcm(p: Path) -> np.ndarray:
         # first_pts=0 pads a late-starting track with silence: a shift in the container counts.
-        raw = child.run([ff.path, "-v", "error", "-i", str(p), "-map", "0:a:0", "-af",
-                         "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(OFFSET_RATE), "-f", "f32le",
-                         "-"], capture_output=True, timeout=7200).stdout
+        raw = child.run(
+            [
+                ff.path,
+                "-v",
+                "error",
+                "-i",
+                str(p),
+                "-map",
+                "0:a:0",
+                "-af",
+                "aresample=async=1:first_pts=0",
+                "-ac",
+                "1",
+                "-ar",
+                str(OFFSET_RATE),
+                "-f",
+                "f32le",
+                "-",
+            ],
+            capture_output=True,
+            timeout=7200,
+        ).stdout
         return np.frombuffer(raw, np.float32).astype(np.float64)
 
     x, y = pcm(a), pcm(b)
@@ -115,8 +140,13 @@ def worst_windows(ssim: list[float], fps: float, window_s: float = 1.0, count: i
     rows = []
     for start in range(0, len(ssim), step):
         chunk = ssim[start : start + step]
-        rows.append({"start_s": round(start / fps, 3), "end_s": round((start + len(chunk)) / fps, 3),
-                     "ssim": round(sum(chunk) / len(chunk), 6)})
+        rows.append(
+            {
+                "start_s": round(start / fps, 3),
+                "end_s": round((start + len(chunk)) / fps, 3),
+                "ssim": round(sum(chunk) / len(chunk), 6),
+            }
+        )
     return sorted(rows, key=lambda r: r["ssim"])[:count]
 
 
@@ -127,20 +157,45 @@ def compare(ff: FFmpeg, a: Path, b: Path, *, vmaf: bool = True, window_s: float 
     prep_b = "[1:v]"
     filters = []
     if (fa.width, fa.height) != (fb.width, fb.height) or abs(side_a.fps - side_b.fps) > 1e-3:
-        scaled = (f"b ({fb.width}x{fb.height} @ {side_b.fps:g} fps) was scaled to a's {fa.width}x{fa.height} "
-                  f"@ {side_a.fps:g} fps before comparing")
+        scaled = (
+            f"b ({fb.width}x{fb.height} @ {side_b.fps:g} fps) was scaled to a's {fa.width}x{fa.height} "
+            f"@ {side_a.fps:g} fps before comparing"
+        )
         filters.append(f"[1:v]scale={fa.width}:{fa.height}:flags=bicubic,fps={side_a.fps:g}[bs]")
         prep_b = "[bs]"
     with tempfile.TemporaryDirectory(prefix="vgen-compare-") as tmp:
         t = Path(tmp)
-        filters += ["[0:v]format=yuv420p,split[a1][a2]", f"{prep_b}format=yuv420p,split[b1][b2]",
-                    f"[a1][b1]ssim=stats_file={escape_value(str(t / 'ssim.log'))}[o1]",
-                    f"[a2][b2]psnr=stats_file={escape_value(str(t / 'psnr.log'))}[o2]"]
-        proc = _run(ff, ["-i", str(a), "-i", str(b), "-filter_complex", ";".join(filters), "-map", "[o1]", "-f",
-                         "null", "-", "-map", "[o2]", "-f", "null", "-"])
+        filters += [
+            "[0:v]format=yuv420p,split[a1][a2]",
+            f"{prep_b}format=yuv420p,split[b1][b2]",
+            f"[a1][b1]ssim=stats_file={escape_value(str(t / 'ssim.log'))}[o1]",
+            f"[a2][b2]psnr=stats_file={escape_value(str(t / 'psnr.log'))}[o2]",
+        ]
+        proc = _run(
+            ff,
+            [
+                "-i",
+                str(a),
+                "-i",
+                str(b),
+                "-filter_complex",
+                ";".join(filters),
+                "-map",
+                "[o1]",
+                "-f",
+                "null",
+                "-",
+                "-map",
+                "[o2]",
+                "-f",
+                "null",
+                "-",
+            ],
+        )
         if proc.returncode != 0:
-            raise MediaError(f"cannot compare the videos: {proc.stderr.strip().splitlines()[-1:]}",
-                             "check that both files decode")
+            raise MediaError(
+                f"cannot compare the videos: {proc.stderr.strip().splitlines()[-1:]}", "check that both files decode"
+            )
         ssim = _per_frame(t / "ssim.log", "All")
         psnr = _per_frame(t / "psnr.log", "psnr_avg")
         vmaf_score = None
@@ -153,13 +208,28 @@ def compare(ff: FFmpeg, a: Path, b: Path, *, vmaf: bool = True, window_s: float 
     finite = [p for p in psnr if p != float("inf")]
     mean_psnr = float("inf") if not finite else sum(finite) / len(finite)
     offset = audio_offset_ms(ff, a, b) if side_a.audio_s and side_b.audio_s else None
-    return Report(side_a, side_b, scaled, mean_psnr, sum(ssim) / len(ssim) if ssim else 0.0, vmaf_score, offset,
-                  worst_windows(ssim, side_a.fps or 25.0, window_s))
+    return Report(
+        side_a,
+        side_b,
+        scaled,
+        mean_psnr,
+        sum(ssim) / len(ssim) if ssim else 0.0,
+        vmaf_score,
+        offset,
+        worst_windows(ssim, side_a.fps or 25.0, window_s),
+    )
 
 
-def check(report: Report, *, min_ssim: float | None = None, min_psnr: float | None = None,
-          min_vmaf: float | None = None, max_offset_ms: float | None = None,
-          max_loudness_diff: float | None = None, max_duration_diff_s: float | None = None) -> list[str]:
+def check(
+    report: Report,
+    *,
+    min_ssim: float | None = None,
+    min_psnr: float | None = None,
+    min_vmaf: float | None = None,
+    max_offset_ms: float | None = None,
+    max_loudness_diff: float | None = None,
+    max_duration_diff_s: float | None = None,
+) -> list[str]:
     """Every threshold the report misses, as one readable line each."""
     fails = []
     if min_ssim is not None and report.ssim < min_ssim:

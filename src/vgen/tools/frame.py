@@ -60,8 +60,14 @@ def pick_frame(tl: Timeline, at: float | None, slide: int | None) -> int:
     return frame
 
 
-def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slide: int | None = None,
-                 ff: FFmpeg | None = None, compositor: str | None = None) -> FrameResult:
+def render_frame(
+    spec_path: str | Path,
+    out: Path,
+    at: float | None = None,
+    slide: int | None = None,
+    ff: FFmpeg | None = None,
+    compositor: str | None = None,
+) -> FrameResult:
     checked = load_and_check(spec_path, ff)
     loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
     captions, fonts = checked.captions, checked.fonts_dir
@@ -80,8 +86,14 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
             start = f  # the raw-frame source draws any frame on its own
         else:
             # A frame inside a transition needs the transition from its start (xfade cannot begin midway).
-            start = min([s.trans_in.first for s in tl.slides
-                         if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames], default=f)
+            start = min(
+                [
+                    s.trans_in.first
+                    for s in tl.slides
+                    if s.trans_in and s.trans_in.first < f < s.trans_in.first + s.trans_in.frames
+                ],
+                default=f,
+            )
         stream, source = frames_stream(ff, tl, start, f + 1, subs, fonts, how)
         partial = partial_path(out)
         stream = stream.filter("trim", start_frame=f - start) if f > start else stream
@@ -89,8 +101,20 @@ def render_frame(spec_path: str | Path, out: Path, at: float | None = None, slid
         o = ffm.output(stream, str(partial), vframes=1, f="image2", update=1, vcodec="png")
         script = work / "frame.graph.txt"
         argv, text = compile_args(ff, o, script)
-        run(Command("frame", argv, out, partial, 1, 0.0, script if text else None, text, source,
-                    work / "frame.source.json" if source else None))
+        run(
+            Command(
+                "frame",
+                argv,
+                out,
+                partial,
+                1,
+                0.0,
+                script if text else None,
+                text,
+                source,
+                work / "frame.source.json" if source else None,
+            )
+        )
         fsync_rename(partial, out)
     shown = tuple(s.index + 1 for s in tl.visible(f, f + 1))
     return FrameResult(out, f, tl.frame_time(f), shown)

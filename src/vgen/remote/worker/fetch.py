@@ -34,11 +34,15 @@ class Limits:
     concurrency: int = 8
 
     @classmethod
-    def from_env(cls) -> "Limits":
-        hosts = frozenset(h.strip().lower() for h in os.environ.get("VGEN_ALLOWED_ASSET_HOSTS", "").split(",")
-                          if h.strip())
-        return cls(int(os.environ.get("VGEN_MAX_ASSET_BYTES", cls.max_asset_bytes)),
-                   int(os.environ.get("VGEN_MAX_JOB_BYTES", cls.max_job_bytes)), hosts)
+    def from_env(cls) -> Limits:
+        hosts = frozenset(
+            h.strip().lower() for h in os.environ.get("VGEN_ALLOWED_ASSET_HOSTS", "").split(",") if h.strip()
+        )
+        return cls(
+            int(os.environ.get("VGEN_MAX_ASSET_BYTES", cls.max_asset_bytes)),
+            int(os.environ.get("VGEN_MAX_JOB_BYTES", cls.max_job_bytes)),
+            hosts,
+        )
 
 
 def _listed(host: str, port: int | None, limits: Limits) -> bool:
@@ -48,8 +52,10 @@ def _listed(host: str, port: int | None, limits: Limits) -> bool:
 def refuse_private(host: str, address: str) -> None:
     ip = ipaddress.ip_address(address.split("%")[0])  # an IPv6 zone (fe80::1%eth0) is no part of it
     if not ip.is_global or ip.is_multicast:  # private, loopback, link-local, CGNAT, reserved, ...
-        raise JobError(f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
-                       "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)")
+        raise JobError(
+            f"{host} resolves to {ip}, a private/loopback/link-local address: refused "
+            "(list the host in VGEN_ALLOWED_ASSET_HOSTS to allow it)"
+        )
 
 
 def check_url(url: str, limits: Limits) -> None:
@@ -72,7 +78,7 @@ def check_url(url: str, limits: Limits) -> None:
         refuse_private(host, str(info[4][0]))
 
 
-def guarded_connector(limits: Limits) -> "aiohttp.TCPConnector":
+def guarded_connector(limits: Limits) -> aiohttp.TCPConnector:
     """aiohttp's connector, resolving through `GuardedResolver`: the addresses checked are the ones
     connected to. Checking a name once and letting the client look it up again leaves a gap: a DNS
     server answering a public address first and 127.0.0.1 a moment later (DNS rebinding) would
@@ -80,10 +86,13 @@ def guarded_connector(limits: Limits) -> "aiohttp.TCPConnector":
     through the system's getaddrinfo, as check_url's do (aiohttp would otherwise use aiodns
     where it is installed, as it is with the runpod SDK here)."""
     import aiohttp
+    from aiohttp.abc import ResolveResult
     from aiohttp.resolver import ThreadedResolver
 
     class GuardedResolver(ThreadedResolver):
-        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list:  # type: ignore[override]
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
             found = await super().resolve(host, port, family)
             if not _listed(host.lower(), port, limits):
                 for info in found:
@@ -95,7 +104,7 @@ def guarded_connector(limits: Limits) -> "aiohttp.TCPConnector":
 
 def inside(folder: Path, name: str) -> Path:
     """The path of `name` in `folder`, refusing anything (links included) that lands outside."""
-    path = (folder / safe_name(name))
+    path = folder / safe_name(name)
     real = path.parent.resolve()
     if real != folder.resolve() and folder.resolve() not in real.parents:
         raise JobError(f"asset {name!r} would be written outside the job folder")
@@ -112,9 +121,9 @@ def copy_bundled(name: str, url: str, folder: Path) -> int:
     root = os.environ.get("VGEN_BUNDLED_DIR")
     if not root:
         raise JobError(f"asset {name!r}: bundled:// needs VGEN_BUNDLED_DIR (set in the docker image)")
-    src = inside(Path(root), url[len(BUNDLED):])
+    src = inside(Path(root), url[len(BUNDLED) :])
     if not src.is_file():
-        raise JobError(f"asset {name!r}: no bundled sample {url[len(BUNDLED):]!r}")
+        raise JobError(f"asset {name!r}: no bundled sample {url[len(BUNDLED) :]!r}")
     dest = inside(folder, name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
@@ -145,8 +154,10 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
             if resp.status != 200:
                 raise JobError(f"asset {name!r}: HTTP {resp.status} from {urlsplit(url).hostname}")
             if resp.content_length and resp.content_length > limits.max_asset_bytes:
-                raise JobError(f"asset {name!r} is {resp.content_length} bytes, over VGEN_MAX_ASSET_BYTES "
-                               f"({limits.max_asset_bytes})")
+                raise JobError(
+                    f"asset {name!r} is {resp.content_length} bytes, over VGEN_MAX_ASSET_BYTES "
+                    f"({limits.max_asset_bytes})"
+                )
             size = 0
             with part.open("wb") as f:
                 async for chunk in resp.content.iter_chunked(CHUNK):
@@ -180,8 +191,10 @@ async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> 
     import aiohttp
 
     check_url(url, limits)
-    async with aiohttp.ClientSession(connector=guarded_connector(limits)) as session, \
-            session.get(url, allow_redirects=False) as resp:
+    async with (
+        aiohttp.ClientSession(connector=guarded_connector(limits)) as session,
+        session.get(url, allow_redirects=False) as resp,
+    ):
         if resp.status != 200:
             raise JobError(f"spec_url: HTTP {resp.status}")
         data = await resp.content.read(max_bytes + 1)

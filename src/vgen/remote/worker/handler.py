@@ -12,8 +12,9 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import yaml
 
@@ -48,8 +49,10 @@ def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[As
     refs = validate_data(spec, Path("spec")).spec.assets()
     for ref in refs:
         if ref.role == "fonts":
-            raise JobError("spec: subtitles.fonts_dir is not supported in worker jobs",
-                           "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts")
+            raise JobError(
+                "spec: subtitles.fonts_dir is not supported in worker jobs",
+                "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts",
+            )
         try:
             safe_name(ref.path)
         except ValueError as exc:
@@ -70,9 +73,18 @@ class Throttle:
         if not final and e.percent - self.last_percent < self.every_percent and now - self.last_time < self.every_s:
             return
         self.last_percent, self.last_time = e.percent, now
-        self.sink({"stage": e.stage, "percent": round(e.percent, 1), "fps": e.fps, "eta_s": e.eta_s,
-                   "segment": None if e.segment is None else e.segment + 1, "segments": e.segments,
-                   "reused": e.reused, "message": e.message})
+        self.sink(
+            {
+                "stage": e.stage,
+                "percent": round(e.percent, 1),
+                "fps": e.fps,
+                "eta_s": e.eta_s,
+                "segment": None if e.segment is None else e.segment + 1,
+                "segments": e.segments,
+                "reused": e.reused,
+                "message": e.message,
+            }
+        )
 
 
 async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> dict[str, Any]:
@@ -83,7 +95,7 @@ async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> 
         return {"error": str(exc)}
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the caller gets one readable line, never a traceback
+    except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
@@ -103,8 +115,10 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     spec, refs = job_assets(spec, folder / "out.mp4")
     missing = [r.path for r in refs if r.path not in inp.assets and not (assets / r.path).exists()]
     if missing:
-        raise JobError(f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
-                       "add them to input.assets")
+        raise JobError(
+            f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
+            "add them to input.assets",
+        )
     progress({"stage": "download", "percent": 0})
     await fetch_all(inp.assets, assets, limits)
     spec_file = assets / ".vgen-job-spec.yaml"
@@ -132,10 +146,17 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     digest = await asyncio.to_thread(file_sha256, result.output)
     up = await upload(result.output, inp.output, folder / "upload.json")
     out: dict[str, Any] = {
-        "bucket": up.bucket, "path": up.path, "size_bytes": up.size_bytes, "duration_s": round(result.duration_s, 3),
-        "frames": result.frames, "encoder": result.encoder, "render_s": round(render_s, 2),
+        "bucket": up.bucket,
+        "path": up.path,
+        "size_bytes": up.size_bytes,
+        "duration_s": round(result.duration_s, 3),
+        "frames": result.frames,
+        "encoder": result.encoder,
+        "render_s": round(render_s, 2),
         "realtime_factor": round(result.duration_s / render_s, 3) if render_s else None,
-        "segments": result.segments, "segments_reused": result.segments_reused, "sha256": digest,
+        "segments": result.segments,
+        "segments_reused": result.segments_reused,
+        "sha256": digest,
     }
     if up.signed_url:
         out["signed_url"] = up.signed_url
@@ -147,8 +168,8 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
 def startup_check() -> str | None:
     """Once at worker start: can NVENC encode a frame here? None when it can, else why not.
     With VGEN_REQUIRE_NVENC=1 a worker without NVENC refuses jobs instead of encoding on the CPU."""
-    from vgen.ffmpeg.encoders import try_encoder
     from vgen.ffmpeg.binary import find_ffmpeg
+    from vgen.ffmpeg.encoders import try_encoder
 
     ff = find_ffmpeg()
     if "h264_nvenc" not in ff.encoders:

@@ -17,8 +17,13 @@ class JobError(VgenError):
 def safe_name(name: str) -> str:
     """A relative path inside the job folder: no absolute paths, no '..', no empty parts."""
     p = PurePosixPath(name)
-    if not name or p.is_absolute() or "\\" in name or name.startswith("~") \
-            or any(part in ("..", "", ".") for part in name.split("/")):
+    if (
+        not name
+        or p.is_absolute()
+        or "\\" in name
+        or name.startswith("~")
+        or any(part in ("..", "", ".") for part in name.split("/"))
+    ):
         raise ValueError(f"asset name {name!r} must be a plain relative path inside the job (no '..', no leading '/')")
     return str(p)
 
@@ -41,13 +46,15 @@ class JobInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     spec: dict[str, Any] | None = None
     spec_url: str | None = None
-    assets: dict[str, str] = Field(default_factory=dict, description="Relative name -> http(s) URL, or "
-                                   "bundled://NAME for a sample shipped in the image (smoke tests).")
+    assets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Relative name -> http(s) URL, or bundled://NAME for a sample shipped in the image (smoke tests).",
+    )
     output: OutputTarget
     job_key: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
     @model_validator(mode="after")
-    def _one_spec(self) -> "JobInput":
+    def _one_spec(self) -> JobInput:
         if (self.spec is None) == (self.spec_url is None):
             raise ValueError("give exactly one of spec or spec_url")
         return self

@@ -35,28 +35,45 @@ class Uploaded:
 
 def require_credentials(target: OutputTarget) -> None:
     """Fail before any work when the target's credentials are missing from the environment."""
-    needed = {"supabase": ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
-              "s3": ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY"),
-              "local": ("VGEN_LOCAL_OUTPUT_DIR",)}[target.target]
+    needed = {
+        "supabase": ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
+        "s3": ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY"),
+        "local": ("VGEN_LOCAL_OUTPUT_DIR",),
+    }[target.target]
     missing = [n for n in needed if not os.environ.get(n)]
     if missing:
-        raise UploadError(f"output target {target.target!r} needs {', '.join(missing)} in the worker's environment",
-                          "set them on the endpoint (never in the job)")
+        raise UploadError(
+            f"output target {target.target!r} needs {', '.join(missing)} in the worker's environment",
+            "set them on the endpoint (never in the job)",
+        )
 
 
 def _meta(**items: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in items.items())
 
 
-async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str, upsert: bool,
-                     state: Path, chunk: int = CHUNK, max_chunks: int | None = None) -> int:
+async def tus_upload(
+    file: Path,
+    endpoint: str,
+    key: str,
+    bucket: str,
+    name: str,
+    upsert: bool,
+    state: Path,
+    chunk: int = CHUNK,
+    max_chunks: int | None = None,
+) -> int:
     """Upload `file` with the TUS protocol; return the offset it resumed from (0 for a fresh upload).
     `state` remembers the upload URL so a retry continues; `max_chunks` stops early (tests)."""
     import aiohttp
 
     size = file.stat().st_size
-    base = {"Authorization": f"Bearer {key}", "apikey": key, "Tus-Resumable": "1.0.0",
-            "x-upsert": "true" if upsert else "false"}
+    base = {
+        "Authorization": f"Bearer {key}",
+        "apikey": key,
+        "Tus-Resumable": "1.0.0",
+        "x-upsert": "true" if upsert else "false",
+    }
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
         url, offset = None, 0
         ident = {"size": size, "mtime_ns": file.stat().st_mtime_ns, "name": f"{bucket}/{name}"}
@@ -71,12 +88,18 @@ async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str
                     url = None
         resumed_from = offset
         if url is None:
-            headers = base | {"Upload-Length": str(size), "Upload-Metadata": _meta(
-                bucketName=bucket, objectName=name, contentType="video/mp4", cacheControl="3600")}
+            headers = base | {
+                "Upload-Length": str(size),
+                "Upload-Metadata": _meta(
+                    bucketName=bucket, objectName=name, contentType="video/mp4", cacheControl="3600"
+                ),
+            }
             async with http.post(endpoint, headers=headers) as r:
                 if r.status not in (200, 201):
-                    raise UploadError(f"creating the upload of {bucket}/{name} failed: HTTP {r.status} "
-                                      f"{(await r.text())[:200].strip()}")
+                    raise UploadError(
+                        f"creating the upload of {bucket}/{name} failed: HTTP {r.status} "
+                        f"{(await r.text())[:200].strip()}"
+                    )
                 url = r.headers["Location"]
             state.write_text(json.dumps({"url": url, "file": ident}))
         sent = 0
@@ -95,17 +118,21 @@ async def tus_upload(file: Path, endpoint: str, key: str, bucket: str, name: str
                                 break
                             f.seek(offset)
                             data = f.read(chunk)
-                        headers = base | {"Upload-Offset": str(offset),
-                                          "Content-Type": "application/offset+octet-stream"}
+                        headers = base | {
+                            "Upload-Offset": str(offset),
+                            "Content-Type": "application/offset+octet-stream",
+                        }
                         async with http.patch(url, data=data, headers=headers) as r:
                             if r.status != 204:
                                 raise UploadError(f"upload of {bucket}/{name} at byte {offset}: HTTP {r.status}")
                             offset = int(r.headers["Upload-Offset"])
                         break
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, aiohttp.ClientError) as exc:
                         if attempt == 3:
-                            raise UploadError(f"upload of {bucket}/{name} stopped at byte {offset}: "
-                                              f"{type(exc).__name__}", "the job can be sent again; it resumes") from exc
+                            raise UploadError(
+                                f"upload of {bucket}/{name} stopped at byte {offset}: {type(exc).__name__}",
+                                "the job can be sent again; it resumes",
+                            ) from exc
                         await asyncio.sleep(2**attempt)
                 sent += 1
     state.unlink(missing_ok=True)
@@ -116,9 +143,14 @@ async def signed_url(bucket: str, name: str, seconds: int) -> str:
     import aiohttp
 
     root, key = os.environ["SUPABASE_URL"].rstrip("/"), os.environ["SUPABASE_SERVICE_ROLE_KEY"]
-    async with aiohttp.ClientSession() as http, http.post(
-            f"{root}/storage/v1/object/sign/{bucket}/{name}", json={"expiresIn": seconds},
-            headers={"Authorization": f"Bearer {key}", "apikey": key}) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{root}/storage/v1/object/sign/{bucket}/{name}",
+            json={"expiresIn": seconds},
+            headers={"Authorization": f"Bearer {key}", "apikey": key},
+        ) as r,
+    ):
         if r.status != 200:
             raise UploadError(f"signing {bucket}/{name} failed: HTTP {r.status}")
         return root + "/storage/v1" + (await r.json())["signedURL"]
@@ -127,9 +159,12 @@ async def signed_url(bucket: str, name: str, seconds: int) -> str:
 def _s3_upload(file: Path, bucket: str, name: str) -> None:
     import boto3  # optional: pip install boto3
 
-    s3 = boto3.client("s3", endpoint_url=os.environ["BUCKET_ENDPOINT_URL"],
-                      aws_access_key_id=os.environ["BUCKET_ACCESS_KEY_ID"],
-                      aws_secret_access_key=os.environ["BUCKET_SECRET_ACCESS_KEY"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["BUCKET_ENDPOINT_URL"],
+        aws_access_key_id=os.environ["BUCKET_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["BUCKET_SECRET_ACCESS_KEY"],
+    )
     s3.upload_file(str(file), bucket, name, ExtraArgs={"ContentType": "video/mp4"})  # multipart for big files
 
 
@@ -149,7 +184,8 @@ async def upload(file: Path, target: OutputTarget, state: Path) -> Uploaded:
         await asyncio.to_thread(_s3_upload, file, target.bucket, target.path)
         return Uploaded(target.bucket, target.path, size)
     endpoint = os.environ["SUPABASE_URL"].rstrip("/") + "/storage/v1/upload/resumable"
-    resumed = await tus_upload(file, endpoint, os.environ["SUPABASE_SERVICE_ROLE_KEY"], target.bucket, target.path,
-                               target.upsert, state)
+    resumed = await tus_upload(
+        file, endpoint, os.environ["SUPABASE_SERVICE_ROLE_KEY"], target.bucket, target.path, target.upsert, state
+    )
     url = await signed_url(target.bucket, target.path, target.signed_url_seconds) if target.signed_url_seconds else None
     return Uploaded(target.bucket, target.path, size, url, resumed)
