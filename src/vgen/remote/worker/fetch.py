@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from vgen.files import discard_partials, partial_path
 from vgen.remote.worker.job import JobError, safe_name
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
     async def one(session: aiohttp.ClientSession, name: str, url: str) -> None:
         dest = inside(folder, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(f".{dest.name}.partial")
+        part = partial_path(dest)
         async with sem, session.get(url, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise JobError(f"asset {name!r}: HTTP {resp.status} from {urlsplit(url).hostname}")
@@ -180,8 +181,7 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for p in folder.rglob(".*.partial"):
-                p.unlink(missing_ok=True)
+            discard_partials(folder, recursive=True)
             raise
     return total[0] + copied
 

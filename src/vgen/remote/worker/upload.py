@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgen.errors import VgenError
+from vgen.files import fsync_rename, partial_path
 from vgen.remote.worker.job import OutputTarget
 
 CHUNK = 6 * 1024 * 1024  # Supabase's resumable endpoint requires 6 MiB chunks
@@ -176,9 +177,9 @@ async def upload(file: Path, target: OutputTarget, state: Path) -> Uploaded:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists() and not target.upsert:
             raise UploadError(f"{target.bucket}/{target.path} exists", "send upsert: true to replace it")
-        part = dest.with_name(f".{dest.name}.partial")
+        part = partial_path(dest)
         shutil.copyfile(file, part)
-        part.replace(dest)
+        fsync_rename(part, dest)
         return Uploaded(target.bucket, target.path, size)
     if target.target == "s3":
         await asyncio.to_thread(_s3_upload, file, target.bucket, target.path)
