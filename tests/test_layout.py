@@ -21,7 +21,8 @@ ALLOWED = {
     | {"vgen.model", "vgen.ffmpeg.graph", "vgen.ffmpeg.binary", "vgen.machine", "vgen.run.child", "vgen.picture"},
     "vgen.pipeline": BASE | {"vgen.model", "vgen.ffmpeg", "vgen.picture.source"},
     "vgen.run": BASE | {"vgen.machine", "vgen.model", "vgen.ffmpeg", "vgen.picture", "vgen.pipeline", "vgen.run"},
-    "vgen.remote.client": {"vgen.errors", "vgen.files"},
+    "vgen.remote.client": {"vgen.errors", "vgen.files", "vgen.remote.names"},
+    "vgen.remote.names": set(),
     "vgen.errors": set(),
     "vgen.files": set(),
     "vgen.cache": {"vgen.files"},
@@ -29,7 +30,7 @@ ALLOWED = {
 }
 BELOW_THE_COMMANDS = BASE | {"vgen.machine", "vgen.model", "vgen.ffmpeg", "vgen.picture", "vgen.pipeline", "vgen.run"}
 ALLOWED["vgen.tools"] = BELOW_THE_COMMANDS | {"vgen.tools"}
-ALLOWED["vgen.remote.worker"] = BELOW_THE_COMMANDS | {"vgen.remote.worker"}
+ALLOWED["vgen.remote.worker"] = BELOW_THE_COMMANDS | {"vgen.remote.worker", "vgen.remote.names"}
 
 
 def module_name(path: Path) -> str:

@@ -18,7 +18,9 @@ import json
 import mimetypes
 import os
 import time
+import unicodedata
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from typing import Any
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
+from vgen.remote.names import encode_signed, host_of, quote_name
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 DEFAULT_API = "https://api.runpod.ai/v2"
@@ -34,6 +37,17 @@ DEFAULT_API = "https://api.runpod.ai/v2"
 
 class ClientError(VgenError):
     """A request to RunPod or Storage failed; never carries the keys."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: the keys would go with them (urllib keeps every header but the
+    body's on a redirect, to any host). The 3xx comes back as an HTTPError."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _request(
@@ -52,10 +66,18 @@ def _request(
         h["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=payload, headers=h, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _OPENER.open(req, timeout=timeout) as resp:
             raw = resp.read()
             return resp.status, json.loads(raw) if raw and "json" in resp.headers.get("Content-Type", "") else raw
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400 and exc.code != 304:
+            location = exc.headers.get("Location")
+            to = host_of(urllib.parse.urljoin(url, location)) if location else "nowhere (no Location)"
+            raise ClientError(
+                f"{method} {host_of(url)}{urllib.parse.urlsplit(url).path}: HTTP {exc.code}, a redirect to {to}: "
+                "not followed",
+                "the keys are never sent on a redirect; point the URL at the service itself",
+            ) from None
         return exc.code, exc.read()[:300].decode("utf-8", "replace")
     except urllib.error.URLError as exc:
         raise ClientError(f"{method} {url.split('?')[0]}: {exc.reason}", "check the URL and the network") from exc
@@ -135,16 +157,25 @@ class Storage:
             raise ClientError("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY must be set", "export them")
         return cls(url.rstrip("/"), key)
 
+    def _object(self, bucket: str, name: str, kind: str = "object") -> str:
+        """The URL of an object, its names percent-encoded; a name that could reach another is refused."""
+        parts = [bucket, *urllib.parse.unquote(name).split("/")]
+        if "/" in bucket or {"", ".", ".."} & set(parts) or any(unicodedata.category(c) == "Cc" for c in name):
+            where = f"{bucket}/{name}"
+            raise ClientError(f"{where!r} is not a plain object name (no '.', '..', empty parts, control characters)")
+        return f"{self.url}/storage/v1/{kind}/{quote_name(bucket)}/{quote_name(name)}"
+
     def exists(self, bucket: str, name: str) -> bool:
-        code, _ = _request("HEAD", f"{self.url}/storage/v1/object/{bucket}/{name}", self.key)
+        code, _ = _request("HEAD", self._object(bucket, name), self.key)
         return code == 200
 
     def put(self, bucket: str, name: str, path: Path) -> None:
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        url = self._object(bucket, name)
         with path.open("rb") as f:
             code, resp = _request(
                 "POST",
-                f"{self.url}/storage/v1/object/{bucket}/{name}",
+                url,
                 self.key,
                 data=f,
                 headers={"Content-Type": ctype, "Content-Length": str(path.stat().st_size), "x-upsert": "true"},
@@ -154,12 +185,11 @@ class Storage:
             raise ClientError(f"uploading {path.name} to {bucket}/{name}: HTTP {code} {str(resp)[:200]}")
 
     def sign(self, bucket: str, name: str, seconds: int) -> str:
-        code, resp = _request(
-            "POST", f"{self.url}/storage/v1/object/sign/{bucket}/{name}", self.key, {"expiresIn": seconds}
-        )
-        if code != 200 or not isinstance(resp, dict):
+        """A signed download URL, encoded (Storage answers the path raw: spaces and all)."""
+        code, resp = _request("POST", self._object(bucket, name, "object/sign"), self.key, {"expiresIn": seconds})
+        if code != 200 or not isinstance(resp, dict) or not isinstance(resp.get("signedURL"), str):
             raise ClientError(f"signing {bucket}/{name}: HTTP {code}")
-        return self.url + "/storage/v1" + resp["signedURL"]
+        return self.url + "/storage/v1" + encode_signed(resp["signedURL"])
 
 
 def build_job(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+import urllib.parse
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -28,6 +30,23 @@ def safe_name(name: str) -> str:
     return str(p)
 
 
+def object_name(name: str) -> str:
+    """An object name in a bucket that names exactly that object in a storage URL and on disk: no '%',
+    '?' or '#' (a URL would read them as an escape, a query, a fragment), no control characters, no
+    '.', '..' or empty parts (also once percent-decoded), no leading or trailing '/', no '\\'."""
+    bad = next((c for c in name if c in "%?#\\" or unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValueError(
+            f"{name!r} has {bad!r}: an object name has no '%', '?', '#', '\\' or control characters "
+            "(in a storage URL they would name another object)"
+        )
+    if name.startswith("/") or name.endswith("/"):
+        raise ValueError(f"{name!r} must not start or end with '/'")
+    if any(part in ("", ".", "..") for part in urllib.parse.unquote(name).split("/")):
+        raise ValueError(f"{name!r} must be a plain object name: no '.', '..' or empty parts")
+    return name
+
+
 class OutputTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bucket: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -39,7 +58,7 @@ class OutputTarget(BaseModel):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
-        return safe_name(v)
+        return safe_name(object_name(v))
 
 
 class JobInput(BaseModel):
