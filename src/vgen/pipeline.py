@@ -23,9 +23,10 @@ from vgen.ffmpeg.commands import Command
 from vgen.ffmpeg.encoders import choose as choose_encoder
 from vgen.files import file_digest
 from vgen.model.facts import Facts
+from vgen.model.limits import Limits
 from vgen.model.plan import Plan, build_plan
 from vgen.model.spec import LoadedSpec, as_draft, load_spec
-from vgen.model.timeline import Timeline, build_timeline
+from vgen.model.timeline import Timeline, build_timeline, check_length, given_seconds
 from vgen.picture.source import choose as choose_compositor
 from vgen.picture.source import describe
 
@@ -47,19 +48,27 @@ class Checked:
 
 
 def load_and_check(
-    spec: str | Path | LoadedSpec, ff: FFmpeg | None = None, *, draft: bool = False, thorough: bool = False
+    spec: str | Path | LoadedSpec,
+    ff: FFmpeg | None = None,
+    *,
+    draft: bool = False,
+    thorough: bool = False,
+    limits: Limits | None = None,
 ) -> Checked:
     """Load the spec (unless given loaded), probe every asset once (`thorough`: decode every image,
     as `validate` does), build the timeline and check transitions and captions. Asset problems are
-    raised together (AssetProblems); any other fault as the one error that names it."""
+    raised together (AssetProblems); any other fault as the one error that names it. `limits`:
+    `Limits.local()` unless given (the worker passes `Limits.worker()`)."""
     loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
     if draft:
         loaded = as_draft(loaded)
+    limits = limits or Limits.local()
+    check_length(loaded, given_seconds(loaded), limits, at_least=True)  # before probing a single asset
     ff = ff or find_ffmpeg()
     facts = probe.gather(loaded, ff, decode=thorough)
-    tl = build_timeline(loaded, facts)
+    tl = build_timeline(loaded, facts, limits)
     check_transitions(loaded, tl, ff)
-    caps, fonts = captions_mod.for_spec(loaded, tl, ff)
+    caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
     return Checked(loaded, ff, facts, tl, caps, fonts)
 
 
@@ -111,10 +120,11 @@ def prepare(
     work_dir: Path | None = None,
     draft: bool = False,
     compositor: str | None = None,
+    limits: Limits | None = None,
 ) -> Prepared:
     """Everything a render will run (dry-run prints this). `compositor` overrides the spec's
-    output.compositor."""
-    checked = load_and_check(spec_path, ff, draft=draft)
+    output.compositor; `limits` as for `load_and_check`."""
+    checked = load_and_check(spec_path, ff, draft=draft, limits=limits)
     loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
     encoder = choose_encoder(ff, loaded.spec.output, tl.fps)
     output = loaded.output_path.resolve()

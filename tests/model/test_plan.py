@@ -238,3 +238,40 @@ def test_the_audio_key_ignores_the_pictures():
     tl = timeline(slides(4), defaults=FADE, audio=NARRATED)
     assert plan_of(tl, enc=EncoderChoice("libx265", ("-c:v", "libx265"))).audio.key == key
     assert plan_of(tl, seconds=1).audio.key == key
+
+
+def _cut_points_by_brute_force(holds, total, target_frames):
+    """The first implementation: every hold tried for every cut (O(segments x slides))."""
+    count = max(1, round(total / max(target_frames, 1)))
+    cuts = []
+    for j in range(1, count):
+        target = round(j * total / count)
+        best = None
+        for lo, hi in holds:
+            c = min(max(target, lo), hi)
+            if (cuts and c <= cuts[-1]) or c <= 0 or c >= total:
+                continue
+            if best is None or abs(c - target) < abs(best - target):
+                best = c
+        if best is not None:
+            cuts.append(best)
+    return cuts
+
+
+def test_bisected_cut_points_equal_the_brute_force_ones_on_random_timelines():
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        holds, pos = [], 0
+        for i in range(rng.randint(1, 12)):
+            lo = pos + (rng.choice([0, 0, 1, 2, 5]) if i else 0)
+            holds.append((lo, lo + rng.choice([0, 1, 3, 10, 40])))
+            pos = holds[-1][1]
+        total = pos + rng.choice([0, 1, 5])
+        if total == 0:
+            continue
+        tl = SimpleNamespace(total_frames=total, slides=[SimpleNamespace(hold=h) for h in holds])
+        target = rng.choice([1, 2, 3, 7, 20, 50])
+        assert cut_points(tl, target) == _cut_points_by_brute_force(holds, total, target), (holds, total, target)

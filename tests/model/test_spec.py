@@ -84,3 +84,18 @@ def test_missing_spec_file(tmp_path):
 def test_transition_shorthand(tmp_path):
     s = load(tmp_path, GOOD.replace("{type: slideleft, duration: 1.0}", "none")).spec
     assert s.slides[1].transition is not None and s.slides[1].transition.is_cut
+
+
+def test_shared_yaml_anchors_still_load(tmp_path):
+    """yaml.safe_dump writes an anchor for an object used twice (a shared transition): such specs load."""
+    import yaml
+
+    fade = {"type": "fade", "duration": 0.5}
+    text = yaml.safe_dump({"version": 1, "slides": [{"image": "a.jpg", "transition": fade}] * 3})
+    assert "*id001" in text
+    assert len(load(tmp_path, text).spec.slides) == 3
+
+
+def test_a_recursive_alias_is_one_line(tmp_path):
+    with pytest.raises(SpecError, match=r"spec.yaml:2 a YAML alias refers to itself"):
+        load(tmp_path, "version: 1\na: &a [1, *a]\nslides: [{image: a.jpg}]\n")

@@ -17,6 +17,7 @@ class ImageFacts:
     orientation: int  # EXIF 1..8
     has_alpha: bool
     size_bytes: int
+    codec: str = ""  # FFmpeg's decoder for the format found in the content ("": one FFmpeg infers)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ rate, the encoder settings and the FFmpeg version. Same key, same pixels: safe t
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Callable
@@ -63,19 +64,38 @@ def cut_points(tl: Timeline, target_frames: int) -> list[int]:
     total = tl.total_frames
     count = max(1, round(total / max(target_frames, 1)))
     holds = [s.hold for s in tl.slides]
+    ends = [hi for _, hi in holds]
     cuts: list[int] = []
     for j in range(1, count):
-        target = round(j * total / count)
-        best = None
-        for lo, hi in holds:
-            c = min(max(target, lo), hi)
-            if (cuts and c <= cuts[-1]) or c <= 0 or c >= total:
-                continue
-            if best is None or abs(c - target) < abs(best - target):
-                best = c
+        best = _nearest_in_a_hold(holds, ends, round(j * total / count), cuts[-1] if cuts else 0, total)
         if best is not None:
             cuts.append(best)
     return cuts
+
+
+def _nearest_in_a_hold(
+    holds: list[tuple[int, int]], ends: list[int], target: int, after: int, total: int
+) -> int | None:
+    """The frame nearest `target` inside a hold, in (after, total); the earliest hold wins a tie.
+    Holds are in order and do not overlap, so a target clamped into each, c(i), grows with i: the
+    valid holds are a contiguous run, and the nearest is beside the target's own place in it (or at
+    an end of the run). Bisection keeps a long video's planning O(segments log slides)."""
+
+    def c(i: int) -> int:
+        lo, hi = holds[i]
+        return min(max(target, lo), hi)
+
+    n = len(holds)
+    first = bisect.bisect_right(range(n), after, key=c)  # c(i) > after (and > 0)
+    stop = bisect.bisect_left(range(n), total, key=c)  # c(i) < total
+    if first >= stop:
+        return None
+    here = bisect.bisect_left(ends, target)  # the first hold ending at or after the target
+    best = None
+    for i in sorted({first, stop - 1, here - 1, here} & set(range(first, stop))):
+        if best is None or abs(c(i) - target) < abs(best - target):
+            best = c(i)
+    return best
 
 
 def _hash(obj: object) -> str:

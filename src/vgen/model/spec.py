@@ -94,20 +94,23 @@ X264_PRESETS = (
     "veryslow",
     "placebo",
 )
+DAY = 86_400  # seconds: no one number of a spec stands for more (the whole video has its own cap)
 Encoder = Literal["auto", "h264_nvenc", "hevc_nvenc", "libx264", "libx265"]
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
 Fit = Literal["cover", "contain"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: Infinity and NaN are refused as numbers (one line each), not carried into
+    # frame arithmetic that never ends.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class Output(_Model):
     path: str = Field("out/video.mp4", description="Output MP4; relative paths resolve against the spec's folder.")
     width: int = Field(1920, ge=16, le=8192, description="Frame width in pixels (even).")
     height: int = Field(1080, ge=16, le=8192, description="Frame height in pixels (even).")
-    fps: float = Field(30, gt=0, le=240, description="Frames per second.")
+    fps: float = Field(30, ge=1, le=240, description="Frames per second.")
     encoder: Encoder = Field("auto", description="auto: NVENC when a test encode works, else libx264.")
     quality: int = Field(21, ge=0, le=51, description="Constant quality: -cq for NVENC, -crf for x264/x265.")
     preset: str = Field("p4", description="NVENC p1..p7, or an x264 preset name (p-presets map to one).")
@@ -134,7 +137,7 @@ class Output(_Model):
 
 
 class Segments(_Model):
-    seconds: float = Field(300, gt=0, description="Target length of one checkpoint segment, in seconds.")
+    seconds: float = Field(300, ge=0.1, le=DAY, description="Target length of one checkpoint segment, in seconds.")
 
 
 class Transition(_Model):
@@ -176,7 +179,7 @@ KenBurns = Literal["auto", "none", "zoom-in", "zoom-out", "pan-left", "pan-right
 
 
 class Defaults(_Model):
-    duration: float = Field(5, gt=0, description="Seconds a slide lasts when it gives no duration.")
+    duration: float = Field(5, gt=0, le=DAY, description="Seconds a slide lasts when it gives no duration.")
     transition: Transition = Field(default_factory=Transition)
     ken_burns: KenBurns = "auto"
     fit: Fit = "cover"
@@ -185,7 +188,7 @@ class Defaults(_Model):
 class Slide(_Model):
     image: str | None = Field(None, description="Image file (JPEG, PNG, WebP, ...).")
     video: str | None = Field(None, description="Video clip, looped to fill the slide; its sound is dropped.")
-    duration: float | None = Field(None, gt=0, description="Seconds; default: defaults.duration.")
+    duration: float | None = Field(None, gt=0, le=DAY, description="Seconds; default: defaults.duration.")
     transition: Transition | None = Field(None, description="The transition INTO this slide.")
     ken_burns: KenBurns | None = None
     fit: Fit | None = None
@@ -212,8 +215,8 @@ class MusicTrack(_Model):
     volume: float = Field(0.15, ge=0, le=4, description="Linear gain of the music bed.")
     loop: bool = Field(True, description="Loop to fill the video (in a list: the last track loops).")
     duck: bool = Field(True, description="Lower the music while the narration speaks, recover in pauses.")
-    fade_in: float = Field(2.0, ge=0, description="Seconds of fade-in at the track's start.")
-    fade_out: float = Field(3.0, ge=0, description="Seconds of fade-out at the video's end.")
+    fade_in: float = Field(2.0, ge=0, le=3600, description="Seconds of fade-in at the track's start.")
+    fade_out: float = Field(3.0, ge=0, le=3600, description="Seconds of fade-out at the video's end.")
 
 
 class Audio(_Model):
@@ -345,6 +348,12 @@ def _message(err: ErrorDetails) -> str:
     return msg.replace("Input should be", "must be")
 
 
+def _branch(part: Any) -> bool:
+    """A part of a pydantic error location that names a union's branch (`MusicTrack`,
+    `list[MusicTrack]`, `function-after[...]`, `literal[...]`), not a key of the spec."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part or part.startswith("function-"))
+
+
 def validate_data(data: Any, path: Path, lines: dict[tuple[Any, ...], int] | None = None) -> LoadedSpec:
     """Validate already-parsed spec data (YAML or a JSON job) into a LoadedSpec."""
     lines = lines or {}
@@ -353,15 +362,13 @@ def validate_data(data: Any, path: Path, lines: dict[tuple[Any, ...], int] | Non
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        problems = []
-        for err in errors:
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
-            # Unions report each branch; keep the first message per location.
-            problems.append((loc, _message(err)))
+        problems = [(tuple(p for p in err["loc"] if not _branch(p)), _message(err)) for err in exc.errors()]
+        # Unions report each branch: keep the first message per location, and drop a location that
+        # a deeper one explains (a music track's bad fade_in, not also "must be a valid list").
         seen: dict[tuple[Any, ...], str] = {}
         for loc, msg in problems:
-            seen.setdefault(loc, msg)
+            if not any(len(other) > len(loc) and other[: len(loc)] == loc for other, _ in problems):
+                seen.setdefault(loc, msg)
         first_loc, first_msg = next(iter(seen.items()))
         more = f" (and {len(seen) - 1} more problem{'s' if len(seen) > 2 else ''})" if len(seen) > 1 else ""
         where = f"{path.name}:{line_of(lines, first_loc)} {format_loc(first_loc)}"
@@ -369,10 +376,52 @@ def validate_data(data: Any, path: Path, lines: dict[tuple[Any, ...], int] | Non
     return LoadedSpec(spec=spec, path=path, base_dir=path.parent.resolve(), lines=lines)
 
 
+MAX_NODES = 200_000  # values of a spec once its YAML aliases are expanded (720 slides need ~10k)
+
+
+def _expanded_size(root: yaml.Node, path: Path) -> int:
+    """How many values the document holds with every alias expanded, counted on the composed graph
+    (an alias is a second reference to a node: each distinct node is counted once, with the size of
+    its expansion). Nested aliases expand exponentially: 591 bytes once grew a worker to 2.8 GB."""
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:  # post-order without recursion: a deep document is no stack overflow either
+        node = stack[-1]
+        kids = [k for k in _children(node) if id(k) not in sizes]
+        line = node.start_mark.line + 1 if node.start_mark else 1
+        if kids and id(node) not in opened:
+            opened.add(id(node))
+            for k in kids:
+                if id(k) in opened:
+                    raise SpecError(f"{path.name}:{line} a YAML alias refers to itself", "remove the recursion")
+            stack.extend(kids)
+            continue
+        stack.pop()
+        size = 1 + sum(sizes[id(k)] for k in _children(node))
+        sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise SpecError(
+                f"{path.name}:{line} the spec expands to more than {MAX_NODES} values (nested YAML aliases?)",
+                "write it without nested aliases (*name)",
+            )
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """Parse YAML text and record the line of every key and item."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _expanded_size(node, path)  # before anything walks the expansion
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

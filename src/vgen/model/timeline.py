@@ -8,6 +8,8 @@ of its transitions). Everything here is pure: media facts come in as arguments (
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,6 +19,7 @@ from typing import Literal
 from vgen.errors import SpecError
 from vgen.model import kenburns
 from vgen.model.facts import AVFacts, Facts, ImageFacts
+from vgen.model.limits import Limits
 from vgen.model.spec import LoadedSpec, MusicTrack, Slide
 
 AUDIO_RATE = 48_000
@@ -79,8 +82,20 @@ class Timeline:
         return float(frame / self.fps)
 
     def visible(self, first: int, end: int) -> tuple[SlideTL, ...]:
-        """The slides on screen somewhere in global frames [first, end), in order."""
-        return tuple(s for s in self.slides if s.clip_start < end and s.clip_end > first)
+        """The slides on screen somewhere in global frames [first, end), in order. Both ends of the
+        slides' visible ranges grow with their index, so two bisections find them: planning a
+        video of many segments and slides stays O(segments log slides)."""
+        lo = bisect.bisect_right(self._clip_ends, first)  # the first slide still on screen at `first`
+        hi = bisect.bisect_left(self._clip_starts, end)  # the first slide that starts at `end` or later
+        return self.slides[lo:hi]
+
+    @functools.cached_property
+    def _clip_starts(self) -> list[int]:
+        return [s.clip_start for s in self.slides]
+
+    @functools.cached_property
+    def _clip_ends(self) -> list[int]:
+        return [s.clip_end for s in self.slides]
 
 
 def fps_fraction(fps: float) -> Fraction:
@@ -108,8 +123,49 @@ def _transition_for(slide: Slide, loaded: LoadedSpec) -> tuple[str, float]:
     return t.type, (0.0 if t.is_cut else t.duration)
 
 
-def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
+def clock(seconds: float) -> str:
+    """12345.6 -> '3:25:45'."""
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def check_length(loaded: LoadedSpec, seconds: float, limits: Limits, *, at_least: bool = False) -> None:
+    """The video's length against `limits.max_video_seconds`, as one line naming both."""
+    cap = limits.max_video_seconds
+    if seconds > cap:
+        raise SpecError(
+            f"{loaded.where(('slides',))}: the video would last {'at least ' if at_least else ''}{clock(seconds)} "
+            f"({seconds:.0f} s), over the {clock(cap)} cap",
+            "shorten it, or raise VGEN_MAX_VIDEO_SECONDS (in seconds) where it renders",
+        )
+    segments = seconds / loaded.spec.segments.seconds
+    if segments > limits.max_segments:
+        raise SpecError(
+            f"{loaded.where(('segments', 'seconds'))}: {loaded.spec.segments.seconds:g} s segments cut this video "
+            f"into {segments:.0f} pieces, over {limits.max_segments}",
+            f"use segments of at least {seconds / limits.max_segments:.1f} s",
+        )
+    if limits.max_slides is not None and len(loaded.spec.slides) > limits.max_slides:
+        raise SpecError(
+            f"{loaded.where(('slides',))}: {len(loaded.spec.slides)} slides, over the cap of {limits.max_slides}",
+            "split the video, or raise VGEN_MAX_SLIDES where it renders",
+        )
+
+
+def given_seconds(loaded: LoadedSpec) -> float:
+    """The length the slides' own durations add up to (a last slide that fills to the narration
+    counts as nothing): a lower bound, known before any asset is fetched or probed."""
+    spec, n = loaded.spec, len(loaded.spec.slides)
+    narrated = bool(spec.audio and spec.audio.narration)
+    return sum(
+        0.0 if s.duration is None and i == n - 1 and narrated else (s.duration or spec.defaults.duration)
+        for i, s in enumerate(spec.slides)
+    )
+
+
+def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = None) -> Timeline:
     """All slide and transition frames of the spec. Raises SpecError naming the spec line."""
+    limits = limits or Limits()
     spec = loaded.spec
     out = spec.output
     fps = fps_fraction(out.fps)
@@ -138,6 +194,7 @@ def build_timeline(loaded: LoadedSpec, facts: Facts) -> Timeline:
             raise SpecError(f"{loaded.where(('slides', i, 'duration'))}: shorter than one frame", "make it longer")
         bounds.append(end)
     total = bounds[-1]
+    check_length(loaded, float(total / fps), limits)
 
     if narration is not None and narration.duration > float(total / fps) + float(1 / fps):
         over = narration.duration - float(total / fps)
