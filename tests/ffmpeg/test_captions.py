@@ -129,3 +129,23 @@ def test_missing_font_warns_and_empty_file_errors(ff, dark, tmp_path):
     srt.write_text("\n\n")
     r = vgen("render", write_spec(tmp_path, spec))
     assert r.returncode == 2 and "subtitles.path" in r.stderr and "has no cues" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["a;b.ass", "semi;colon;twice.ass", "back\\;slash.ass"])
+def test_an_ass_file_with_a_semicolon_in_its_name_renders(ff, dark, tmp_path, name):
+    """The graph script is broken into lines at its chain separators only, never at the escaped
+    `\\;` of a file name (which made FFmpeg read the rest of the name as a new chain)."""
+    ass = tmp_path / name
+    ass.write_text(
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 180\n\n[V4+ Styles]\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, Bold, Outline, Shadow, Alignment, MarginV\n"
+        "Style: Default,DejaVu Sans,40,&H00FFFFFF,0,2,0,2,20\n\n[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,Hello\n"
+    )
+    spec = base_spec(w=320, h=180)
+    spec["slides"] = [{"image": str(dark), "duration": 3, "ken_burns": "none"}]
+    spec["subtitles"] = {"path": str(ass)}
+    frames = gray_frames(ff, render(prepare(write_spec(tmp_path, spec), ff)).output, 320, 180)
+    assert frames[15].max() > 200 and frames[5].max() < 60

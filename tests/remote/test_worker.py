@@ -486,3 +486,206 @@ def test_home_relative_names_cannot_reach_outside(assets, worker_env):
     j = job(base)
     j["input"]["assets"]["~/notes.srt"] = f"{base}/a.jpg"
     assert "plain relative path" in _err(asyncio.run(run_job(j)))
+
+
+# --- hostile jobs: each attack kept as a regression test, through the worker's real code ----------
+
+
+class _TwoWrites(http.server.BaseHTTPRequestHandler):
+    """Serves `body` in two writes a moment apart (a spec arriving in two TCP segments), or a
+    100 MB spec, without Content-Length."""
+
+    body = b""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/yaml")
+        self.end_headers()
+        if self.path == "/huge.yaml":
+            self.wfile.write(b"version: 1\nslides:\n")
+            for _ in range(100):
+                self.wfile.write(b"  - {image: images/a.jpg}\n" * 40_000)  # ~1 MB a write
+            return
+        half = len(self.body) // 2
+        self.wfile.write(self.body[:half])
+        self.wfile.flush()
+        time.sleep(0.3)
+        self.wfile.write(self.body[half:])
+
+
+@pytest.fixture
+def spec_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TwoWrites)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_a_spec_url_sent_in_two_writes_is_read_to_its_end(assets, tus, worker_env, spec_server):
+    base, _ = assets
+    j = job(base, key="ep-48", slides=5)
+    _TwoWrites.body = __import__("yaml").safe_dump(j["input"].pop("spec")).encode()
+    j["input"]["spec_url"] = f"{spec_server}/spec.yaml"
+    out = asyncio.run(run_job(j))
+    assert "error" not in out, out
+    assert out["frames"] == 60  # 5 slides of 1 s under 6 s of narration (the last fills): all five read
+
+
+def test_a_spec_url_over_the_cap_says_so(assets, worker_env, spec_server):
+    base, _ = assets
+    j = job(base, key="ep-49")
+    j["input"].pop("spec")
+    j["input"]["spec_url"] = f"{spec_server}/huge.yaml"
+    assert "over 4 MiB" in _err(asyncio.run(run_job(j)))
+
+
+BOMB = (
+    "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    + "slides: [{image: images/a.jpg}]\n"
+)
+
+
+def test_a_yaml_alias_bomb_as_spec_url_is_refused_at_once(assets, worker_env, spec_server):
+    base, _ = assets
+    j = job(base, key="ep-50")
+    j["input"].pop("spec")
+    _TwoWrites.body = BOMB.encode()
+    j["input"]["spec_url"] = f"{spec_server}/bomb.yaml"
+    started = time.monotonic()
+    err = _err(asyncio.run(run_job(j)))
+    assert "aliases" in err and time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda s: s["slides"][0].update(duration=1e6), "slides[0].duration"),
+        (lambda s: s["slides"][0].update(duration=float("inf")), "must be a finite number"),
+        (lambda s: s.update(audio=["audio/narration.mp3"]), "audio: must be a valid dictionary"),
+        (lambda s: s["output"].update(fps=1e-9), "output.fps"),
+        (lambda s: s.update(slides=[{"image": "images/a.jpg", "duration": 30000}] * 2), "over the 12:00:00 cap"),
+    ],
+)
+def test_unbounded_specs_are_refused_before_any_download(assets, worker_env, edit, words):
+    base, _ = assets
+    j = job(base, key="ep-51")
+    edit(j["input"]["spec"])
+    seen = len(_Quiet.requests)
+    assert words in _err(asyncio.run(run_job(j)))
+    assert _Quiet.requests[seen:] == []  # refused before a single asset was fetched
+
+
+def test_a_job_id_never_becomes_a_path_outside_the_work_root(assets, tus, worker_env, tmp_path):
+    base, _ = assets
+    j = job(base, key="unused")
+    j["id"] = "../../escaped"
+    del j["input"]["job_key"]
+    j["input"]["spec"]["slides"][0]["image"] = "images/missing.jpg"  # fails after the job folder is made
+    j["input"]["assets"]["images/missing.jpg"] = f"{base}/missing.jpg"
+    asyncio.run(run_job(j))
+    root = Path(worker_env["VGEN_WORK_ROOT"])
+    assert not (root.parent.parent / "escaped").exists() and not (root.parent / "escaped").exists()
+    assert all(root in p.parents for p in root.rglob("*")) and any(root.iterdir())
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A storage server that fails every request and echoes its headers (some proxies do)."""
+
+    def log_message(self, *args):
+        pass
+
+    def _echo(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = ("error, request was:\n" + "".join(f"{k}: {v}\n" for k, v in self.headers.items())).encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = do_PATCH = _echo
+
+
+def test_a_storage_error_that_echoes_the_headers_never_carries_the_key(assets, worker_env, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SUPABASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        base, _ = assets
+        err = _err(asyncio.run(run_job(job(base, key="ep-52"))))
+    finally:
+        server.shutdown()
+    assert "500" in err and KEY not in err and KEY[:12] not in err
+
+
+def _captions(folder: Path, name: str, text: str) -> Path:
+    p = folder / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+ASS_HEAD = (
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 160\nPlayResY: 90\n\n[V4+ Styles]\n"
+    "Format: Name, Fontname, Fontsize, PrimaryColour, Bold, Outline, Shadow, Alignment, MarginV\n"
+    "Style: Default,DejaVu Sans,20,&H00FFFFFF,0,1,0,2,10\n\n[Events]\n"
+    "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        (
+            "tags.ass",
+            ASS_HEAD + "Dialogue: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,," + "{\\blur5}x" * 200 + "\n",
+            "override tags",
+        ),
+        (
+            "blur.ass",
+            ASS_HEAD + "Dialogue: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,,{\\blur900\\fs20000}big\n",
+            "\\blur900",
+        ),
+        ("long.srt", "1\n00:00:00,000 --> 00:00:01,000\n" + "word " * 1000 + "\n", "characters, over 2000"),
+        (
+            "crowd.srt",
+            "".join(f"{i + 1}\n00:00:00,000 --> 00:00:01,000\ncue {i}\n\n" for i in range(400)),
+            "cues on screen at once",
+        ),
+    ],
+)
+def test_caption_files_that_would_cost_libass_dearly_are_refused(assets, worker_env, tmp_path, name, text, words):
+    base, d = assets
+    _captions(d, name, text)
+    j = job(base, key="ep-53")
+    j["input"]["spec"]["subtitles"] = {"path": f"subs/{name}"}
+    j["input"]["assets"][f"subs/{name}"] = f"{base}/{name}"
+    err = _err(asyncio.run(run_job(j)))
+    assert "refused in a worker job" in err and words in err, err
+
+
+@pytest.mark.slow
+def test_a_job_past_its_time_limit_stops_ffmpeg_keeps_its_segments_and_resumes(assets, tus, worker_env, monkeypatch):
+    base, _ = assets
+    j = job(base, segments=1.0, key="ep-54", slides=40)  # 40 segments: seconds of work on any FFmpeg
+    j["input"]["spec"]["audio"] = None
+    j["input"]["assets"].pop("audio/narration.mp3")
+    manifest = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-54" / "store" / "manifest.json"
+    monkeypatch.setenv("VGEN_MAX_JOB_SECONDS", "1.5")
+    started = time.monotonic()
+    err = _err(asyncio.run(run_job(j)))
+    assert "the job ran past VGEN_MAX_JOB_SECONDS (2 s)" in err, err
+    assert time.monotonic() - started < 10
+    work = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-54"
+    deadline = time.monotonic() + 5  # a probe started just before the limit may finish its second
+    while subprocess.run(["pgrep", "-f", str(work)], capture_output=True).stdout.strip():
+        assert time.monotonic() < deadline, "an FFmpeg of the stopped job is still running"
+        time.sleep(0.1)
+    kept = sum(k.startswith("seg-") for k in json.loads(manifest.read_text())["pieces"]) if manifest.exists() else 0
+    monkeypatch.delenv("VGEN_MAX_JOB_SECONDS")
+    out = asyncio.run(run_job(j))
+    assert out["frames"] == 400 and out["segments_reused"] >= kept

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,30 @@ def test_a_missing_binary_raises_as_subprocess_does():
 
 def test_run_returns_the_command_output():
     assert child.run(["/bin/echo", "hi"], capture_output=True, text=True).stdout == "hi\n"
+
+
+ALLOCATE = [sys.executable, "-c", "x = bytearray(400 * 1024 * 1024); print(len(x))"]
+
+
+@pytest.mark.parametrize("shims", [True, False], ids=["prlimit", "preexec_fn"])
+def test_a_worker_bounds_every_childs_memory(monkeypatch, shims):
+    """With a memory bound (worker mode) a child that writes more is refused its memory; without
+    one the same child runs. Both spawn paths: setpriv + prlimit, and the fork fallback."""
+    if not shims:
+        monkeypatch.setattr(child, "_setpriv", lambda: None)
+    assert child.run(ALLOCATE, capture_output=True).returncode == 0
+    child.limit_memory(200 * 1024 * 1024)
+    try:
+        bounded = child.run(ALLOCATE, capture_output=True, text=True)
+        kid = child.popen(["/bin/sleep", "5"])
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{kid.pid}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
+            time.sleep(0.01)  # setpriv and prlimit exec in turn: read the limits of sleep itself
+        with open(f"/proc/{kid.pid}/limits") as f:
+            limits = f.read()
+        kid.kill()
+        kid.wait()
+    finally:
+        child.limit_memory(None)
+    assert bounded.returncode != 0 and "MemoryError" in bounded.stderr
+    assert re.search(r"Max data size\s+209715200\s+209715200", limits), limits  # the command's own pid

@@ -11,7 +11,7 @@ import pytest
 from vgen.pipeline import prepare
 from vgen.run.render import render, render_spec
 
-from helpers import base_spec, framemd5, gray_frames, mixed_spec, rgb_frame, streams, write_spec
+from helpers import base_spec, framemd5, gray_frames, mixed_spec, rgb_frame, run_ff, streams, write_spec
 
 
 @pytest.mark.slow
@@ -211,3 +211,19 @@ def test_audio_renders_beside_the_video_only_where_a_core_is_spare(
         assert audio[1] <= segments[0][0]  # the audio ended before the first segment started
     s = streams(ff, r.output)
     assert s["frames"] == r.frames and abs(s["audio_s"] - r.duration_s) <= 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stored, named", [("png", "picture.jpg"), ("mjpeg", "photo.png"), ("png", "noext")])
+def test_an_image_whose_name_lies_about_its_format_renders(ff, tmp_path, stored, named):
+    """FFmpeg's image2 picks its decoder from the extension; vgen tells it the format Pillow found in
+    the content, so what `validate` accepts, `render` renders."""
+    path = tmp_path / named
+    run_ff(
+        ff, "-f", "lavfi", "-i", "color=c=0xC03020:s=64x48", "-frames:v", "1", "-c:v", stored, "-f", "image2", str(path)
+    )
+    spec = base_spec()
+    spec["slides"] = [{"image": str(path), "duration": 1, "ken_burns": "none"}]
+    r = render(prepare(write_spec(tmp_path, spec), ff))
+    assert r.frames == 10
+    assert rgb_frame(ff, r.output, 5, 160, 90)[45, 80, 0] > 150  # the red picture, not an error or black

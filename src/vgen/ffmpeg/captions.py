@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vgen.errors import FFmpegError, SpecError
 from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.limits import CaptionLimits
 from vgen.model.spec import LoadedSpec, SubtitleStyle
 from vgen.model.timeline import Timeline
 
@@ -180,33 +181,161 @@ def font_warning(font: str, fonts_dir: Path | None) -> str | None:
     return None
 
 
+# --- limits for captions from strangers (worker jobs) --------------------------------------------
+
+_OVERRIDE = re.compile(r"\{([^}]*)\}")
+_TAG = re.compile(r"\\(fscx|fscy|fs|blur|be|xbord|ybord|bord|xshad|yshad|shad|p)(-?[\d.]+)")
+_DRAW_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_DRAWING = re.compile(r"\\p[1-9]")
+_ASS_TIME = re.compile(r"(\d+):(\d{2}):(\d{2})[.](\d{1,3})")
+
+
+def _over(name: str, what: str, where: str = "") -> SpecError:
+    return SpecError(
+        f"{name}{where}: {what}: refused in a worker job (limits of VGEN_MAX_CUES, VGEN_MAX_CUE_CHARS, "
+        "VGEN_MAX_CAPTION_BYTES and SECURITY.md)",
+        "simplify the captions, or render this video where the limits are raised",
+    )
+
+
+def check_cue_limits(cues: list[tuple[int, int, float, float, str]], name: str, limits: CaptionLimits) -> None:
+    """(number, line, start, end, text) of each cue against the count, length and overlap caps."""
+    if len(cues) > limits.max_cues:
+        raise _over(name, f"{len(cues)} cues, over {limits.max_cues}")
+    for number, line, _, _, text in cues:
+        if len(text) > limits.max_cue_chars:
+            raise _over(name, f"cue {number} has {len(text)} characters, over {limits.max_cue_chars}", f":{line}")
+    # Cues on screen at once: a sweep over starts and ends (an end frees its place before a start takes it).
+    events = sorted([(s, 1, n, ln) for n, ln, s, e, _ in cues] + [(e, 0, n, ln) for n, ln, s, e, _ in cues])
+    shown = 0
+    for _, starts, number, line in events:
+        shown += 1 if starts else -1
+        if shown > limits.max_overlapping:
+            raise _over(
+                name, f"cue {number} makes {shown} cues on screen at once, over {limits.max_overlapping}", f":{line}"
+            )
+
+
+def _ass_seconds(text: str) -> float:
+    m = _ASS_TIME.match(text.strip())
+    if not m:
+        return 0.0
+    h, mi, s, frac = m.groups()
+    return int(h) * 3600 + int(mi) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
+
+
+def check_ass_limits(text: str, name: str, height: int, limits: CaptionLimits) -> None:
+    """An .ass script against the caps: events (count, length, overlap), override tags (count per
+    event and in all), and the sizes libass would rasterise (font sizes and scales, blur, border,
+    shadow, drawings) in proportion to the frame."""
+    section = ""
+    dialogues: list[tuple[int, int, float, float, str]] = []
+    fields: list[str] = []
+    tags = 0
+    max_size = limits.max_scale / 100 * height * 10  # font sizes: ten frame heights at the most scale
+    for line_no, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line.lower()
+            continue
+        key, _, value = line.partition(":")
+        if key == "Format":
+            fields = [f.strip().lower() for f in value.split(",")]
+        elif key == "Style" and section in ("[v4+ styles]", "[v4 styles]"):
+            values = dict(zip(fields, (v.strip() for v in value.split(","))))
+            for field, cap in (
+                ("fontsize", max_size),
+                ("scalex", limits.max_scale),
+                ("scaley", limits.max_scale),
+                ("outline", limits.max_blur),
+                ("shadow", limits.max_blur),
+            ):
+                if _number(values.get(field, "0")) > cap:
+                    raise _over(
+                        name,
+                        f"style {values.get('name', '?')!r} has {field} {values[field]}, over {cap:g}",
+                        f":{line_no}",
+                    )
+        elif key == "Dialogue" and section == "[events]":
+            parts = value.split(",", max(len(fields) - 1, 9))
+            body = parts[-1]
+            values = dict(zip(fields, parts))
+            start, end = _ass_seconds(values.get("start", "")), _ass_seconds(values.get("end", ""))
+            number = len(dialogues) + 1
+            dialogues.append((number, line_no, start, max(end, start), body))
+            here = 0
+            for block in _OVERRIDE.findall(body):
+                here += block.count("\\")
+                for tag, amount in _TAG.findall(block):
+                    v = abs(_number(amount))
+                    cap = {"fs": max_size, "fscx": limits.max_scale, "fscy": limits.max_scale, "p": 4}.get(
+                        tag, limits.max_blur
+                    )
+                    if v > cap:
+                        raise _over(name, f"event {number} has \\{tag}{amount}, over {cap:g}", f":{line_no}")
+            if here > limits.max_tags_per_cue:
+                raise _over(
+                    name, f"event {number} has {here} override tags, over {limits.max_tags_per_cue}", f":{line_no}"
+                )
+            tags += here
+            if _DRAWING.search(body):  # drawing mode: its coordinates become a bitmap
+                big = max((abs(float(x)) for x in _DRAW_NUMBER.findall(_OVERRIDE.sub("", body))), default=0.0)
+                if big > 10 * height:
+                    raise _over(name, f"event {number} draws to {big:g} px, over {10 * height}", f":{line_no}")
+    if tags > limits.max_tags:
+        raise _over(name, f"{tags} override tags, over {limits.max_tags}")
+    check_cue_limits(dialogues, name, limits)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
 def load_captions(
-    path: Path, style: SubtitleStyle, width: int, height: int, video_s: float, fonts_dir: Path | None
+    path: Path,
+    style: SubtitleStyle,
+    width: int,
+    height: int,
+    video_s: float,
+    fonts_dir: Path | None,
+    limits: CaptionLimits | None = None,
 ) -> Captions:
-    """Read, check and convert a caption file."""
+    """Read, check and convert a caption file; with `limits` (worker jobs), refuse one that would
+    cost libass more than a caption file should."""
     if not path.is_file():
         raise SpecError(f"{path}: subtitle file not found", "check subtitles.path")
     suffix = path.suffix.lower()
     if suffix not in (".srt", ".vtt", ".ass", ".ssa"):
         raise SpecError(f"{path}: unknown subtitle format {suffix!r}", "use .srt, .vtt or .ass")
+    if limits is not None and path.stat().st_size > limits.max_bytes:
+        raise _over(path.name, f"the file is {path.stat().st_size} bytes, over {limits.max_bytes}")
     text = path.read_text(encoding="utf-8", errors="replace")
     warnings = []
     if suffix in (".ass", ".ssa"):
         if "[Events]" not in text:
             raise SpecError(f"{path.name}: not an ASS script (no [Events] section)", "export it again as .ass")
+        if limits is not None:
+            check_ass_limits(text, path.name, height, limits)
         return Captions(path, None, (), ())
     cues = parse_cues(text, path.name)
     if not cues:
         raise SpecError(f"{path.name}: the subtitle file has no cues", "add cues, or remove subtitles: from the spec")
+    if limits is not None:
+        check_cue_limits([(c.number, c.line, c.start, c.end, c.text) for c in cues], path.name, limits)
     warnings += check_cues(cues, path.name, video_s)
     if (w := font_warning(style.font, fonts_dir)) is not None:
         warnings.append(w)
     return Captions(path, to_ass(cues, style, width, height), tuple(cues), tuple(warnings))
 
 
-def for_spec(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | None, Path | None]:
-    """The spec's captions, checked, and the fonts folder; errors name the spec line as well as the
-    caption's."""
+def for_spec(
+    loaded: LoadedSpec, tl: Timeline, ff: FFmpeg, limits: CaptionLimits | None = None
+) -> tuple[Captions | None, Path | None]:
+    """The spec's captions, checked (against `limits` where given), and the fonts folder; errors
+    name the spec line as well as the caption's."""
     sub = loaded.spec.subtitles
     if sub is None:
         return None, None
@@ -219,7 +348,9 @@ def for_spec(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> tuple[Captions | N
     if fonts is not None and not fonts.is_dir():
         raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
     try:
-        caps = load_captions(loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts)
+        caps = load_captions(
+            loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts, limits
+        )
     except SpecError as exc:
         raise SpecError(f"{loaded.where(('subtitles', 'path'))}: {exc.message}", exc.hint) from exc
     return caps, fonts

@@ -7,6 +7,7 @@ so a spec with thousands of slides never meets the argument-length limit.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -60,10 +61,20 @@ def compile_args(ff: FFmpeg, out: Any, script: Path | None) -> tuple[tuple[str, 
     text = ""
     if "-filter_complex" in argv:
         i = argv.index("-filter_complex")
-        text = argv[i + 1].replace(";", ";\n") + "\n"
+        text = _one_chain_a_line(argv[i + 1]) + "\n"
         assert script is not None
         argv[i : i + 2] = ff.filter_script_args(script)
     return tuple(argv), text
+
+
+_SEPARATOR = re.compile(r"(?<!\\)((?:\\\\)*);")  # a ';' after an even run of backslashes: not escaped
+
+
+def _one_chain_a_line(graph_text: str) -> str:
+    """The graph with a line break after each chain separator, for the script a reader opens. Only
+    real separators: a ';' inside a value (a caption file named `a;b.ass`) is escaped as `\\;` and
+    must stay where it is, or FFmpeg reads the rest of the name as a new chain."""
+    return _SEPARATOR.sub(lambda m: m.group(0) + "\n", graph_text)
 
 
 def segment_path(plan: Plan, seg: Segment, recipe: str = "") -> Path:

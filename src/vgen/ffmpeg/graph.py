@@ -213,9 +213,42 @@ def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
     return first
 
 
+# What FFmpeg's image2 demuxer decodes a file as, by its extension (libavformat/img2.c).
+_BY_EXTENSION = {
+    ".jpg": "mjpeg",
+    ".jpeg": "mjpeg",
+    ".jfif": "mjpeg",
+    ".jpe": "mjpeg",
+    ".jps": "mjpeg",
+    ".mpo": "mjpeg",
+    ".png": "png",
+    ".webp": "webp",
+    ".gif": "gif",
+    ".bmp": "bmp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".ppm": "ppm",
+    ".tga": "targa",
+    ".j2k": "jpeg2000",
+    ".jp2": "jpeg2000",
+    ".qoi": "qoi",
+    ".dds": "dds",
+}
+
+
+def decoder_args(facts: ImageFacts) -> dict[str, str]:
+    """The decoder an image needs when its name says another format than its content (a PNG named
+    .jpg): image2 goes by the extension, so `validate` (which reads the content) and `render` would
+    disagree. Nothing when the name is right, so the usual command stays as it was."""
+    if facts.codec and _BY_EXTENSION.get(facts.path.suffix.lower()) != facts.codec:
+        return {"vcodec": facts.codec}
+    return {}
+
+
 def slide_input(slide: SlideTL, fps: Fraction) -> Any:
     """The ffmpeg-python input of a slide (images: one frame, decoded once, EXIF ignored here)."""
     if slide.kind == "image":
+        assert isinstance(slide.facts, ImageFacts)
         return ffm.input(
             str(slide.source),
             f="image2",
@@ -223,6 +256,7 @@ def slide_input(slide: SlideTL, fps: Fraction) -> Any:
             framerate=rate(fps),
             noautorotate=None,
             protocol_whitelist="file",
+            **decoder_args(slide.facts),
         )
     return ffm.input(str(slide.source), stream_loop=-1, **INPUT_SAFETY)
 

@@ -27,6 +27,22 @@ T = TypeVar("T")
 
 Image.MAX_IMAGE_PIXELS = 300_000_000  # huge photos are fine; decompression bombs are not
 
+# Pillow's name of a format found in a file's content -> FFmpeg's decoder for it.
+_DECODERS = {
+    "JPEG": "mjpeg",
+    "MPO": "mjpeg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "TIFF": "tiff",
+    "PPM": "ppm",
+    "TGA": "targa",
+    "JPEG2000": "jpeg2000",
+    "QOI": "qoi",
+    "DDS": "dds",
+}
+
 # EXIF orientations whose displayed image has width and height swapped.
 _SWAPS_AXES = {5, 6, 7, 8}
 
@@ -44,6 +60,7 @@ def image_facts(path: Path, *, decode: bool = False) -> ImageFacts:
             width, height = img.size
             orientation = int(img.getexif().get(0x0112, 1) or 1)
             has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+            codec = _DECODERS.get(img.format or "", "")
             if decode:
                 img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -52,7 +69,7 @@ def image_facts(path: Path, *, decode: bool = False) -> ImageFacts:
         orientation = 1
     if orientation in _SWAPS_AXES:
         width, height = height, width
-    return ImageFacts(path, width, height, orientation, has_alpha, path.stat().st_size)
+    return ImageFacts(path, width, height, orientation, has_alpha, path.stat().st_size, codec)
 
 
 def av_facts(ff: FFmpeg, path: Path) -> AVFacts:

@@ -197,7 +197,14 @@ async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> 
     ):
         if resp.status != 200:
             raise JobError(f"spec_url: HTTP {resp.status}")
-        data = await resp.content.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise JobError("spec_url: the spec is over 4 MiB")
-    return data.decode("utf-8")
+        if resp.content_length and resp.content_length > max_bytes:
+            raise JobError(f"spec_url: the spec is {resp.content_length} bytes, over {max_bytes // 1024**2} MiB")
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(CHUNK):  # to the end: one read() returns what has arrived
+            data += chunk
+            if len(data) > max_bytes:
+                raise JobError(f"spec_url: the spec is over {max_bytes // 1024**2} MiB", "send a smaller spec")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JobError(f"spec_url: not UTF-8 text (byte {exc.start})", "save the spec as UTF-8") from None

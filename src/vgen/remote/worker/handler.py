@@ -7,6 +7,7 @@ Checkpoints stay after a failure (a retried job resumes) and go after a successf
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import signal
@@ -20,11 +21,14 @@ import yaml
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
-from vgen.model.spec import AssetRef, format_loc, validate_data
+from vgen.model.limits import Limits as RenderLimits
+from vgen.model.spec import LoadedSpec, format_loc, parse_yaml, validate_data
+from vgen.model.timeline import check_length, given_seconds
 from vgen.pipeline import prepare
 from vgen.remote.worker.fetch import Limits, fetch_all, fetch_text
 from vgen.remote.worker.job import JobError, parse_job, safe_name
-from vgen.remote.worker.upload import require_credentials, upload
+from vgen.remote.worker.upload import preflight, require_credentials, upload
+from vgen.run import child
 from vgen.run.progress import Event
 from vgen.run.render import Options, render
 from vgen.run.runner import Interrupted, request_stop, reset_stop
@@ -41,13 +45,14 @@ def work_root() -> Path:
     return Path(tempfile.gettempdir()) / "vgen-jobs"
 
 
-def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[AssetRef]]:
-    """The spec with its output forced into the job folder, validated, and the files it names: every
-    one a safe relative name, no fonts folder. A bad spec is refused here, before any download."""
+def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], LoadedSpec]:
+    """The spec with its output forced into the job folder, validated; every file it names a safe
+    relative name, no fonts folder. A bad spec is refused here, before any download."""
     spec = dict(spec)
-    spec["output"] = dict(spec.get("output") or {}) | {"path": str(out)}
-    refs = validate_data(spec, Path("spec")).spec.assets()
-    for ref in refs:
+    output = spec.get("output")
+    spec["output"] = (dict(output) if isinstance(output, dict) else {}) | {"path": str(out)}
+    loaded = validate_data(spec, Path("spec"))
+    for ref in loaded.spec.assets():
         if ref.role == "fonts":
             raise JobError(
                 "spec: subtitles.fonts_dir is not supported in worker jobs",
@@ -57,7 +62,7 @@ def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[As
             safe_name(ref.path)
         except ValueError as exc:
             raise JobError(f"spec: {exc} ({format_loc(ref.loc)})") from None
-    return spec, refs
+    return spec, loaded
 
 
 class Throttle:
@@ -87,32 +92,88 @@ class Throttle:
         )
 
 
+# Environment variables whose values never leave the worker, whatever echoes them.
+SECRET_NAMES = (
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "BUCKET_SECRET_ACCESS_KEY",
+    "BUCKET_ACCESS_KEY_ID",
+    "RUNPOD_API_KEY",
+    "RUNPOD_AI_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret of the worker's environment replaced: an error string goes back to
+    the caller, and RunPod stores and shows it. The named secrets, and any variable whose name says
+    it is one (…KEY, …SECRET…, …TOKEN, …PASSWORD), of 8 characters or more."""
+    marks = ("KEY", "SECRET", "TOKEN", "PASSWORD")
+    values = {v for k, v in os.environ.items() if (k in SECRET_NAMES or any(m in k.upper() for m in marks))}
+    for value in sorted((v for v in values if len(v) >= 8), key=len, reverse=True):
+        text = text.replace(value, "[redacted]")
+    return text
+
+
+def job_folder(job: dict[str, Any], job_key: str | None) -> Path:
+    """The job's folder under the work root: its job_key (validated: a plain name), else a hash of
+    RunPod's job id, which is a string from the network and never a path (an id of `../../x`
+    once wrote outside the root). The same id finds the same folder, so a retried job resumes."""
+    if job_key:
+        return work_root() / job_key
+    ident = str(job.get("id") or "job")
+    return work_root() / f"id-{hashlib.sha256(ident.encode()).hexdigest()[:24]}"
+
+
 async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> dict[str, Any]:
-    """One job, start to upload. Returns the output dict, or {"error": "..."}."""
+    """One job, start to upload, within the worker's limits (VGEN_MAX_JOB_SECONDS for all of it).
+    Returns the output dict, or {"error": "..."} in one line that carries no secret."""
     try:
-        return await _run(job, progress or (lambda p: None))
+        limits = RenderLimits.worker()
+        run = _run(job, progress or (lambda p: None), limits)
+        if limits.max_job_seconds is None:
+            return await run
+        try:
+            return await asyncio.wait_for(run, limits.max_job_seconds)
+        except TimeoutError:
+            raise JobError(
+                f"the job ran past VGEN_MAX_JOB_SECONDS ({limits.max_job_seconds:.0f} s) and was stopped",
+                "finished segments are kept: send it again with its job_key to resume, or raise the limit",
+            ) from None
     except VgenError as exc:
-        return {"error": str(exc)}
+        return {"error": redact(str(exc))}
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        return {"error": redact(f"{type(exc).__name__}: {exc}")[:500]}
 
 
-async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
+def _noalias_dump(spec: dict[str, Any]) -> str:
+    """YAML without anchors and aliases (the spec loader refuses aliases)."""
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump(spec, Dumper=Dumper, sort_keys=False, allow_unicode=True)
+
+
+async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits) -> dict[str, Any]:
     inp = parse_job(job.get("input"))
     require_credentials(inp.output)  # before any download or render
-    key = inp.job_key or str(job.get("id") or "job")
-    folder = work_root() / key
+    checked = await preflight(inp.output)  # the bucket, the name, an existing object: before any work
+    folder = job_folder(job, inp.job_key)
     assets = folder / "assets"
-    limits = Limits.from_env()
+    fetch_limits = Limits.from_env()
     spec = inp.spec
     if spec is None:
         assert inp.spec_url is not None
-        spec = yaml.safe_load(await fetch_text(inp.spec_url, limits))
+        spec, _ = parse_yaml(await fetch_text(inp.spec_url, fetch_limits), Path("spec_url"))
         if not isinstance(spec, dict):
             raise JobError("spec_url: not a YAML/JSON mapping")
-    spec, refs = job_assets(spec, folder / "out.mp4")
+    spec, loaded = job_assets(spec, folder / "out.mp4")
+    check_length(loaded, given_seconds(loaded), limits, at_least=True)  # a day-long spec is not downloaded
+    refs = loaded.spec.assets()
     missing = [r.path for r in refs if r.path not in inp.assets and not (assets / r.path).exists()]
     if missing:
         raise JobError(
@@ -120,13 +181,14 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
             "add them to input.assets",
         )
     progress({"stage": "download", "percent": 0})
-    await fetch_all(inp.assets, assets, limits)
+    await fetch_all(inp.assets, assets, fetch_limits)
     spec_file = assets / ".vgen-job-spec.yaml"
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    spec_file.write_text(_noalias_dump(spec), encoding="utf-8")
 
     reset_stop()
+    child.limit_memory(limits.child_memory_bytes)  # every FFmpeg of this worker, from here on
     started = time.monotonic()
-    prep = await asyncio.to_thread(prepare, spec_file, None, folder / "store")
+    prep = await asyncio.to_thread(prepare, spec_file, None, folder / "store", limits=limits)
 
     def render_here() -> Any:
         try:
@@ -144,7 +206,7 @@ async def _run(job: dict[str, Any], progress: ProgressSink) -> dict[str, Any]:
     render_s = time.monotonic() - started
     progress({"stage": "upload", "percent": 100})
     digest = await asyncio.to_thread(file_sha256, result.output)
-    up = await upload(result.output, inp.output, folder / "upload.json")
+    up = await upload(result.output, inp.output, folder / "upload.json", sha256=digest, checked=checked)
     out: dict[str, Any] = {
         "bucket": up.bucket,
         "path": up.path,
