@@ -31,6 +31,7 @@ system-deps:
 demo: setup
 	$(BIN)/python -m vgen.tools.samples configs/media
 	$(BIN)/vgen render configs/demo.yaml
+	$(BIN)/vgen render configs/narrated.yaml
 
 # Lint, format and types first; then the suite twice: with the FFmpeg on PATH (Debian's 5.1) and
 # with the wheel's FFmpeg 9.

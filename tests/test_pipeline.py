@@ -77,8 +77,11 @@ def test_the_script_starts_with_the_plan(prepared):
     assert lines[0].startswith("# vgen dry-run of tiny.yaml: 160x90 @ 10 fps, 40 frames (4.000 s), encoder libx264")
     assert f"FFmpeg {prep.ff.version}" in lines[0]
     assert f"# compositor: {prep.compositor}" in lines
-    assert "#      1 image land.jpg: [0, 15) visible [0, 17), cover, zoom 1->1.2 x 0.5->0.5 y 0.5->0.5 linear" in lines
-    assert any(ln.startswith("#      2 image square.jpg: [15, 25) visible [13, 25)") for ln in lines)
+    assert (
+        "#      1 image land.jpg: [0, 15) 1.500 s (given) visible [0, 17), cover, "
+        "zoom 1->1.2 x 0.5->0.5 y 0.5->0.5 linear" in lines
+    )
+    assert any(ln.startswith("#      2 image square.jpg: [15, 25) 1.000 s (given) visible [13, 25)") for ln in lines)
     assert "transition in: fade 4 fr" in script
     for seg in plan.segments:
         slides = ",".join(str(i + 1) for i in seg.slides)

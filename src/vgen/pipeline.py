@@ -22,6 +22,7 @@ from vgen.ffmpeg.captions import Captions
 from vgen.ffmpeg.commands import Command
 from vgen.ffmpeg.encoders import choose as choose_encoder
 from vgen.files import file_digest
+from vgen.model import chapters as chapters_mod
 from vgen.model.facts import Facts
 from vgen.model.limits import Limits
 from vgen.model.plan import Plan, build_plan
@@ -44,7 +45,11 @@ class Checked:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.captions.warnings if self.captions else ()
+        """What will not show as the spec wrote it: captions, and chapters against YouTube's rules."""
+        tl = self.timeline
+        where = [self.loaded.where(("slides", max(c.slide, 0), "chapter")) for c in tl.chapters]
+        chapter_rules = chapters_mod.warnings(tl.chapters, tl.fps, tl.total_frames, where)
+        return (self.captions.warnings if self.captions else ()) + tuple(chapter_rules)
 
 
 def load_and_check(
@@ -68,6 +73,7 @@ def load_and_check(
     facts = probe.gather(loaded, ff, decode=thorough)
     tl = build_timeline(loaded, facts, limits)
     check_transitions(loaded, tl, ff)
+    captions_mod.check_words(loaded, tl)
     caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
     return Checked(loaded, ff, facts, tl, caps, fonts)
 
@@ -104,14 +110,41 @@ class Prepared:
     captions: Captions | None = None
     compositor: str = "raw"  # see vgen.picture.source.choose
     compositor_notice: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def burned(self) -> Captions | None:
+        """The captions burned into the picture (none with subtitles.burn: false)."""
+        sub = self.loaded.spec.subtitles
+        return self.captions if sub is not None and sub.burn else None
 
     @property
     def files(self) -> tuple[tuple[Path, str], ...]:
-        """Files the commands read that vgen writes first (the captions' ASS script)."""
-        c = self.captions
-        if c is None or c.ass_text is None:
-            return ()
-        return ((c.file_for(self.plan.work_dir), c.ass_text),)
+        """Files the commands read that vgen writes first: the captions' ASS script, the chapters."""
+        out = []
+        c = self.burned
+        if c is not None and c.ass_text is not None:
+            out.append((c.file_for(self.plan.work_dir), c.ass_text))
+        if self.plan.timeline.chapters:
+            out.append((commands.chapters_path(self.plan), commands.chapters_metadata(self.plan)))
+        return tuple(out)
+
+    @property
+    def sidecars(self) -> tuple[tuple[Path, str], ...]:
+        """Files written next to the video once it is finished: the cues as SRT/VTT, exactly as they
+        are burned (or would be), and the chapters as a YouTube description block."""
+        out: list[tuple[Path, str]] = []
+        sub, c, tl = self.loaded.spec.subtitles, self.captions, self.plan.timeline
+        video = self.plan.output
+        if sub is not None and c is not None:
+            for kind in sub.sidecar:
+                text = captions_mod.to_srt(c.cues) if kind == "srt" else captions_mod.to_vtt(c.cues)
+                out.append((video.with_suffix(f".{kind}"), text))
+        if tl.chapters:
+            out.append(
+                (video.with_suffix(".chapters.txt"), chapters_mod.description(tl.chapters, tl.fps, tl.total_frames))
+            )
+        return tuple(out)
 
 
 def prepare(
@@ -131,7 +164,9 @@ def prepare(
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
     how, notice = choose_compositor(tl, compositor or loaded.spec.output.compositor)
-    segs = tuple(commands.segment_command(ff, plan, s, checked.captions, checked.fonts_dir, how) for s in plan.segments)
+    sub = loaded.spec.subtitles
+    burned = checked.captions if sub is not None and sub.burn else None
+    segs = tuple(commands.segment_command(ff, plan, s, burned, checked.fonts_dir, how) for s in plan.segments)
     return Prepared(
         loaded,
         ff,
@@ -142,7 +177,16 @@ def prepare(
         checked.captions,
         how,
         notice,
+        checked.warnings,
     )
+
+
+_TIMED_BY = {
+    "given": "given",
+    "default": "default",
+    "narration": "narration + pad",
+    "fills narration": "fills to the narration's end",
+}
 
 
 def _heredoc(path: Path, text: str, tag: str) -> str:
@@ -169,10 +213,21 @@ def dry_run_script(prep: Prepared, spec_label: str) -> str:
             if m.is_static
             else (f"zoom {m.z0:g}->{m.z1:g} x {m.x0:.3g}->{m.x1:.3g} y {m.y0:.3g}->{m.y1:.3g} {m.easing}")
         )
+        length = f"{float((s.end - s.start) / tl.fps):.3f} s ({_TIMED_BY[s.timed_by]})"
+        clip = f", narration {s.clip.path.name} {s.clip.seconds:.3f} s from sample {s.clip.start}" if s.clip else ""
         out.append(
-            f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) visible [{s.clip_start}, "
-            f"{s.clip_end}), {s.fit}, {move}{t}"
+            f"#   {s.index + 1:>4} {s.kind} {s.source.name}: [{s.start}, {s.end}) {length} visible [{s.clip_start}, "
+            f"{s.clip_end}), {s.fit}, {move}{t}{clip}"
         )
+    if tl.chapters:
+        out.append("# chapters (YouTube description block written next to the video):")
+        block = chapters_mod.description(tl.chapters, tl.fps, tl.total_frames)
+        out += [f"#   {line}" for line in block.splitlines()]
+    if prep.captions is not None and prep.captions.cues:
+        burned = "burned in" if prep.burned is not None else "not burned in"
+        out.append(f"# captions: {len(prep.captions.cues)} cue(s), {burned}")
+    for w in prep.warnings:
+        out.append(f"# warning: {w}")
     out.append("# segments:")
     for seg in plan.segments:
         out.append(
@@ -204,4 +259,7 @@ def dry_run_script(prep: Prepared, spec_label: str) -> str:
     out.append(_heredoc(commands.join_list_path(plan), listing, "VGEN_LIST"))
     out.append(prep.join_command.shell())
     out.append(f"mv {shlex.quote(str(prep.join_command.tmp))} {shlex.quote(str(plan.output))}")
+    if prep.sidecars:
+        out.append("\n# next to the video: captions and chapters")
+        out += [_heredoc(path, text, "VGEN_FILE") for path, text in prep.sidecars]
     return "\n".join(out) + "\n"

@@ -161,3 +161,28 @@ def test_an_explicit_api_base_wins_over_the_environment(monkeypatch):
     assert RunPodClient("ep").api_base == "http://env.example/v2"
     monkeypatch.delenv("VGEN_RUNPOD_API")
     assert RunPodClient("ep").api_base == DEFAULT_API
+
+
+def test_build_job_sends_each_slides_narration_and_word_timings(fake_api, media, tmp_path, monkeypatch):
+    from vgen.remote.client import Storage, build_job
+
+    fake, env = fake_api(["COMPLETED"])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    words = tmp_path / "w.json"
+    words.write_text('[{"word": "hi", "start": 0, "end": 0.5}]')
+    s = base_spec()
+    s["slides"] = [
+        {
+            "image": str(media["land"]),
+            "narration": str(media["narration_wav"]),
+            "words": str(words),
+            "text": "hi",
+            "chapter": "One",
+        }
+    ]
+    s["subtitles"] = {"from": "text", "sidecar": ["srt"]}
+    job = build_job(write_spec(tmp_path, s), Storage.from_env(), "assets", "videos", "ep.mp4")
+    assert set(job["assets"]) == {str(media["land"]), str(media["narration_wav"]), str(words)}
+    assert job["spec"]["subtitles"]["from"] == "text" and job["spec"]["slides"][0]["chapter"] == "One"
+    assert len(fake.objects) == 3

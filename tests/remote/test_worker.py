@@ -689,3 +689,38 @@ def test_a_job_past_its_time_limit_stops_ffmpeg_keeps_its_segments_and_resumes(a
     monkeypatch.delenv("VGEN_MAX_JOB_SECONDS")
     out = asyncio.run(run_job(j))
     assert out["frames"] == 400 and out["segments_reused"] >= kept
+
+
+@pytest.mark.slow
+def test_a_narrated_job_uploads_its_caption_files_and_chapters_next_to_the_video(ff, assets, tus, worker_env):
+    base, d = assets
+    samples.tone(ff, d / "p1.mp3", 2.0)
+    samples.tone(ff, d / "p2.mp3", 2.2, freq=550)
+    (d / "p1.words.json").write_text(json.dumps(samples.words_of("Roads ran")))
+    j = job(base, key="ep-55")
+    j["input"]["spec"]["audio"] = None
+    j["input"]["spec"]["slides"] = [
+        {
+            "image": "images/a.jpg",
+            "narration": "audio/p1.mp3",
+            "words": "audio/p1.words.json",
+            "text": "Roads ran",
+            "chapter": "Roads",
+        },
+        {"image": "images/b.jpg", "narration": "audio/p2.mp3", "text": "Bridges held.", "chapter": "Bridges"},
+    ]
+    j["input"]["spec"]["subtitles"] = {"from": "text", "sidecar": ["srt", "vtt"]}
+    assets_ = j["input"]["assets"]
+    assets_.pop("audio/narration.mp3")
+    assets_ |= {f"audio/{n}": f"{base}/{n}" for n in ("p1.mp3", "p2.mp3", "p1.words.json")}
+    out = asyncio.run(run_job(j))
+    assert "error" not in out, out
+    assert out["files"] == {
+        "srt": "channel-a/ep-55.srt",
+        "vtt": "channel-a/ep-55.vtt",
+        "chapters": "channel-a/ep-55.chapters.txt",
+    }
+    assert [c["title"] for c in out["chapters"]] == ["Roads", "Bridges"] and out["chapters"][0]["time"] == "00:00"
+    srt = stored(tus[1], "videos", "channel-a/ep-55.srt").read_text()
+    assert "Roads ran" in srt and "Bridges held." in srt
+    assert stored(tus[1], "videos", "channel-a/ep-55.chapters.txt").read_text() == "00:00 Roads\n00:02 Bridges\n"

@@ -70,12 +70,29 @@ def _music_bus(job: AudioJob) -> Any | None:
     return bus
 
 
+def _silence(samples: int) -> Any:
+    return _fit(ffm.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi").audio, samples)
+
+
+def narration_stream(job: AudioJob) -> Any | None:
+    """The narration track: the one file, or the slides' clips in order, each padded with silence
+    to exactly its span (to the next clip's first sample), after the silence before the first:
+    every clip starts on its slide's first frame, sample-exact, over the whole video."""
+    if job.narration is not None:
+        return _fit(ffm.input(str(job.narration), **INPUT_SAFETY)["a:0"], job.samples)
+    if not job.clips:
+        return None
+    parts = [_silence(job.clips[0].start)] if job.clips[0].start > 0 else []
+    parts += [_fit(ffm.input(str(c.path), **INPUT_SAFETY)["a:0"], c.span) for c in job.clips]
+    return parts[0] if len(parts) == 1 else ffm.filter(parts, "concat", n=len(parts), v=0, a=1)
+
+
 def mix_stream(job: AudioJob) -> Any:
     """Narration over the (ducked) music, or silence, before loudness normalisation."""
     music = _music_bus(job)
-    narration = _fit(ffm.input(str(job.narration), **INPUT_SAFETY)["a:0"], job.samples) if job.narration else None
+    narration = narration_stream(job)
     if narration is None and music is None:
-        return _fit(ffm.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi").audio, job.samples)
+        return _silence(job.samples)
     if music is None:
         return narration
     if narration is None:

@@ -7,6 +7,7 @@ that spans a segment cut shows on both sides without a flicker.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -15,22 +16,15 @@ from pathlib import Path
 
 from vgen.errors import FFmpegError, SpecError
 from vgen.ffmpeg.binary import FFmpeg
+from vgen.model import cues as made
+from vgen.model.cues import Cue, WordsError
 from vgen.model.limits import CaptionLimits
 from vgen.model.spec import LoadedSpec, SubtitleStyle
-from vgen.model.timeline import Timeline
+from vgen.model.timeline import AUDIO_RATE, Timeline
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 _CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
 _ALIGN = {"bottom": 2, "middle": 5, "top": 8}
-
-
-@dataclass(frozen=True)
-class Cue:
-    number: int  # 1-based, in file order
-    line: int  # line of its timing line in the file
-    start: float
-    end: float
-    text: str
 
 
 @dataclass(frozen=True)
@@ -331,6 +325,89 @@ def load_captions(
     return Captions(path, to_ass(cues, style, width, height), tuple(cues), tuple(warnings))
 
 
+def _stamp(t: float, sep: str) -> str:
+    ms = round(t * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+
+
+def to_srt(cues: tuple[Cue, ...] | list[Cue]) -> str:
+    """SubRip: the cues exactly as they are burned in (the same times and lines)."""
+    return "".join(f"{n}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text}\n\n" for n, c in enumerate(cues, 1))
+
+
+def to_vtt(cues: tuple[Cue, ...] | list[Cue]) -> str:
+    """WebVTT, for YouTube's caption upload and HTML players."""
+    return "WEBVTT\n\n" + "".join(f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{c.text}\n\n" for c in cues)
+
+
+def read_words(path: Path, clip_s: float) -> list[made.Word]:
+    """A slide's word timings (vgen's list or Whisper's verbose_json), checked against its clip."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: word timings not found", "check the path") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SpecError(f"{path.name}: not a JSON document ({exc})", "give JSON from your TTS or Whisper") from exc
+    try:
+        words = made.parse_words(data)
+    except WordsError as exc:
+        raise SpecError(f"{path.name}: {exc}", "see the README's word timings") from exc
+    if words[-1].end > clip_s + 0.25:
+        raise SpecError(
+            f"{path.name}: the last word ends at {words[-1].end:.2f} s, after the clip ({clip_s:.2f} s)",
+            "are these the timings of this slide's narration?",
+        )
+    return words
+
+
+def _to_centiseconds(spans: list[tuple[float, float, str]]) -> list[Cue]:
+    """Cues at the 10 ms grid of ASS, so a sidecar file carries exactly the times that are burned."""
+    out: list[Cue] = []
+    for start, end, text in spans:
+        s, e = round(start * 100) / 100, round(end * 100) / 100
+        if e > s:
+            out.append(Cue(len(out) + 1, 0, s, e, text))
+    return out
+
+
+def slide_words(loaded: LoadedSpec, tl: Timeline, index: int) -> list[made.Word]:
+    """Slide `index`'s word timings, read and checked against its clip; errors name the spec line."""
+    s, slide = tl.slides[index], loaded.spec.slides[index]
+    assert slide.words is not None and s.clip is not None  # the spec requires narration: with words:
+    try:
+        return read_words(loaded.resolve(slide.words), s.clip.seconds)
+    except SpecError as exc:
+        raise SpecError(f"{loaded.where(('slides', index, 'words'))}: {exc.message}", exc.hint) from exc
+
+
+def check_words(loaded: LoadedSpec, tl: Timeline) -> None:
+    """Every word-timings file of the spec, whether or not captions use it (validate reports it)."""
+    for i, slide in enumerate(loaded.spec.slides):
+        if slide.words is not None:
+            slide_words(loaded, tl, i)
+
+
+def cues_from_slides(loaded: LoadedSpec, tl: Timeline) -> list[Cue]:
+    """Cues from each slide's `text`: over its narration (timed by its words where given, else
+    spread by sentence length), or over its own time when it has no narration."""
+    spans: list[tuple[float, float, str]] = []
+    clips = tl.clips
+    for s in tl.slides:
+        slide = loaded.spec.slides[s.index]
+        if not slide.text:
+            continue
+        if s.clip is None:
+            spans += made.from_text(slide.text, tl.frame_time(s.start), tl.frame_time(s.end))
+            continue
+        start = s.clip.start / AUDIO_RATE
+        if slide.words is not None:
+            nxt = next((c.start for c in clips if c.start > s.clip.start), tl.audio_samples)
+            spans += made.from_words(slide_words(loaded, tl, s.index), start, nxt / AUDIO_RATE)
+        else:
+            spans += made.from_text(slide.text, start, start + s.clip.seconds)
+    return _to_centiseconds(spans)
+
+
 def for_spec(
     loaded: LoadedSpec, tl: Timeline, ff: FFmpeg, limits: CaptionLimits | None = None
 ) -> tuple[Captions | None, Path | None]:
@@ -347,6 +424,26 @@ def for_spec(
     fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
     if fonts is not None and not fonts.is_dir():
         raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
+    if sub.path is None:  # from: text
+        cues = cues_from_slides(loaded, tl)
+        warnings: list[str] = []
+        if not cues:
+            raise SpecError(
+                f"{loaded.where(('subtitles', 'from'))}: no slide has text: to make captions from",
+                "give slides text:, or remove subtitles:",
+            )
+        if limits is not None:
+            check_cue_limits([(c.number, c.line, c.start, c.end, c.text) for c in cues], "captions", limits)
+        if (w := font_warning(sub.style.font, fonts)) is not None:
+            warnings.append(w)
+        ass = to_ass(cues, sub.style, tl.width, tl.height)
+        return Captions(loaded.path, ass, tuple(cues), tuple(warnings)), fonts
+    if sub.sidecar and Path(sub.path).suffix.lower() in (".ass", ".ssa"):
+        raise SpecError(
+            f"{loaded.where(('subtitles', 'sidecar'))}: sidecar files are made from SRT/VTT cues or "
+            "from: text, not from an .ass script",
+            "remove sidecar:, or give an .srt or .vtt file",
+        )
     try:
         caps = load_captions(
             loaded.resolve(sub.path).resolve(), sub.style, tl.width, tl.height, tl.seconds, fonts, limits

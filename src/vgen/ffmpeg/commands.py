@@ -20,6 +20,7 @@ from vgen.ffmpeg import audio, graph
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.captions import Captions
 from vgen.files import partial_path
+from vgen.model.chapters import ffmetadata
 from vgen.model.plan import Plan, Segment
 from vgen.model.timeline import Timeline
 from vgen.picture.source import Source, build_source
@@ -217,4 +218,22 @@ def join_command(ff: FFmpeg, plan: Plan) -> Command:
     out = ffm.output(video, sound, str(tmp), c="copy", f="mp4", movflags="+faststart")
     argv, _ = compile_args(ff, out, None)
     tl = plan.timeline
+    if tl.chapters:  # a third input with no streams (ffmpeg-python leaves those out): its chapters only
+        args = list(argv)
+        at = args.index("-map")
+        args[at:at] = ["-f", "ffmetadata", "-i", str(chapters_path(plan))]
+        out_at = args.index("-f", at + 4)
+        args[out_at:out_at] = ["-map_chapters", "2"]
+        argv = tuple(args)
     return Command("join", argv, plan.output, tmp, tl.total_frames, tl.seconds)
+
+
+def chapters_path(plan: Plan) -> Path:
+    """The chapters as FFmpeg's metadata file, which the join writes into the MP4 (no re-encode)."""
+    text = chapters_metadata(plan)
+    return plan.work_dir / f"chapters-{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
+
+
+def chapters_metadata(plan: Plan) -> str:
+    tl = plan.timeline
+    return ffmetadata(tl.chapters, tl.fps, tl.total_frames)

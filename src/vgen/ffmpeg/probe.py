@@ -313,10 +313,10 @@ def gather(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> Facts:
     facts: Facts = {}
     problems: list[str] = []
     for ref in loaded.spec.assets():
-        if ref.role in ("subtitles", "fonts"):  # checked with the captions, against the timeline
+        if ref.role in ("subtitles", "fonts", "words"):  # checked with the captions, against the timeline
             continue
         path = loaded.resolve(ref.path)
-        if path in facts and ref.role != "narration":
+        if path in facts and ref.role not in ("narration", "clip"):
             continue
         try:
             facts[path] = _probe(ff, path, ref.role, decode)
@@ -333,8 +333,10 @@ def _probe(ff: FFmpeg, path: Path, role: str, decode: bool) -> ImageFacts | AVFa
     av = av_facts(ff, path)
     if role == "video" and not av.has_video:
         raise MediaError(f"{path}: has no video stream", "use image: for pictures, or a video file")
-    if role in ("narration", "music") and not av.has_audio:
+    if role in ("narration", "clip", "music") and not av.has_audio:
         raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
-    if role == "narration":  # the decoded length, not the header's estimate: the video's length depends on it
+    if role in ("narration", "clip"):  # the decoded length, not the header's: the video's length depends on it
         av = dataclasses.replace(av, duration=audio_seconds_cached(ff, path))
+        if av.duration <= 0:
+            raise MediaError(f"{path}: the clip has no audio samples (0 s)", "export the narration again")
     return av

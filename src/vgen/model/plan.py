@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from vgen.model.facts import AVFacts
 from vgen.model.spec import MusicTrack
-from vgen.model.timeline import Timeline
+from vgen.model.timeline import ClipTL, Timeline
 
 if TYPE_CHECKING:
     from vgen.ffmpeg.encoders import EncoderChoice
@@ -47,6 +47,7 @@ class AudioJob:
     narration: Path | None
     music: tuple[tuple[MusicTrack, AVFacts], ...] = ()  # played in turn
     loudness: float | None = None
+    clips: tuple[ClipTL, ...] = ()  # the slides' own narration, at their sample positions
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def build_plan(
             "music": [[t.model_dump(), digest(f.path)] for t, f in tl.music],
             "loudness": tl.loudness,
         }
+        | ({"clips": [[digest(c.path), c.start, c.samples, c.span] for c in tl.clips]} if tl.clips else {})
     )
-    job = AudioJob(audio_key, tl.audio_samples, narration, tl.music, tl.loudness)
+    job = AudioJob(audio_key, tl.audio_samples, narration, tl.music, tl.loudness, tl.clips)
     return Plan(tl, encoder, tuple(segments), job, output, work_dir)

@@ -180,6 +180,13 @@ KenBurns = Literal["auto", "none", "zoom-in", "zoom-out", "pan-left", "pan-right
 
 class Defaults(_Model):
     duration: float = Field(5, gt=0, le=DAY, description="Seconds a slide lasts when it gives no duration.")
+    narration_pad: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Seconds of silence after a slide's own narration (a narrated slide lasts "
+        "its clip plus this, unless it gives a duration).",
+    )
     transition: Transition = Field(default_factory=Transition)
     ken_burns: KenBurns = "auto"
     fit: Fit = "cover"
@@ -192,11 +199,32 @@ class Slide(_Model):
     transition: Transition | None = Field(None, description="The transition INTO this slide.")
     ken_burns: KenBurns | None = None
     fit: Fit | None = None
+    narration: str | None = Field(
+        None,
+        description="This slide's own narration (a TTS clip): it starts with the slide; without a duration "
+        "the slide lasts the clip plus defaults.narration_pad.",
+    )
+    chapter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="A chapter starts with this slide (MP4 chapters, the YouTube description block).",
+    )
+    text: str | None = Field(
+        None, max_length=100_000, description="What the narration says: captions with subtitles.from: text."
+    )
+    words: str | None = Field(
+        None,
+        description="Word timings of this slide's narration: JSON [{word, start, end}] in seconds from the "
+        "clip's start, or Whisper's verbose_json.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Slide:
         if (self.image is None) == (self.video is None):
             raise ValueError("a slide needs exactly one of image: or video:")
+        if self.words is not None and self.narration is None:
+            raise ValueError("words: are the timings of the slide's narration: give narration: too")
         return self
 
     @property
@@ -245,12 +273,27 @@ class SubtitleStyle(_Model):
 
 
 class Subtitles(_Model):
-    path: str = Field(description=".srt, .vtt or .ass (an .ass file keeps its own styles).")
+    path: str | None = Field(None, description=".srt, .vtt or .ass (an .ass file keeps its own styles).")
+    from_: Literal["text"] | None = Field(
+        None, alias="from", description="text: captions from the slides' text, timed by their narration."
+    )
     style: SubtitleStyle = Field(default_factory=SubtitleStyle)
     fonts_dir: str | None = Field(None, description="Folder of font files to use.")
+    sidecar: list[Literal["srt", "vtt"]] = Field(
+        default_factory=list, description="Also write the cues as these files next to the video (YouTube's upload)."
+    )
+    burn: bool = Field(True, description="false: sidecar files only; the picture is left alone.")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Subtitles:
+        if (self.path is None) == (self.from_ is None):
+            raise ValueError("subtitles need exactly one of path: (a caption file) or from: text")
+        if not self.burn and not self.sidecar:
+            raise ValueError("burn: false writes sidecar files only: give sidecar: [srt, vtt] too")
+        return self
 
 
-AssetRole = Literal["image", "video", "narration", "music", "subtitles", "fonts"]
+AssetRole = Literal["image", "video", "narration", "clip", "words", "music", "subtitles", "fonts"]
 
 
 @dataclass(frozen=True)
@@ -270,11 +313,37 @@ class Spec(_Model):
     slides: list[Slide] = Field(min_length=1)
     audio: Audio | None = None
     subtitles: Subtitles | None = None
+    chapters_intro: str = Field(
+        "Intro",
+        min_length=1,
+        max_length=500,
+        description="Title of the 0:00 chapter vgen adds when slides have chapters but the first slide does not.",
+    )
+
+    @model_validator(mode="after")
+    def _one_narration(self) -> Spec:
+        if self.audio is not None and self.audio.narration is not None:
+            narrated = next((i for i, s in enumerate(self.slides) if s.narration is not None), None)
+            if narrated is not None:
+                raise ValueError(
+                    f"audio.narration and slides[{narrated}].narration: give one narration for the whole video or "
+                    "one per slide, not both"
+                )
+        return self
+
+    @property
+    def narrated_slides(self) -> bool:
+        return any(s.narration is not None for s in self.slides)
 
     def assets(self) -> list[AssetRef]:
         """Every file the spec names, in spec order: the one list that probing, validation, the
         worker's job checks and the client's uploads all read."""
         refs = [AssetRef(("slides", i, s.kind), s.source, s.kind) for i, s in enumerate(self.slides)]
+        for i, s in enumerate(self.slides):
+            if s.narration is not None:
+                refs.append(AssetRef(("slides", i, "narration"), s.narration, "clip"))
+            if s.words is not None:
+                refs.append(AssetRef(("slides", i, "words"), s.words, "words"))
         if self.audio is not None:
             if self.audio.narration is not None:
                 refs.append(AssetRef(("audio", "narration"), self.audio.narration, "narration"))
@@ -283,7 +352,8 @@ class Spec(_Model):
                 loc: tuple[str | int, ...] = ("audio", "music", "path") if single else ("audio", "music", i, "path")
                 refs.append(AssetRef(loc, track.path, "music"))
         if self.subtitles is not None:
-            refs.append(AssetRef(("subtitles", "path"), self.subtitles.path, "subtitles"))
+            if self.subtitles.path is not None:
+                refs.append(AssetRef(("subtitles", "path"), self.subtitles.path, "subtitles"))
             if self.subtitles.fonts_dir is not None:
                 refs.append(AssetRef(("subtitles", "fonts_dir"), self.subtitles.fonts_dir, "fonts"))
         return refs

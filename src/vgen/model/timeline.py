@@ -18,6 +18,7 @@ from typing import Literal
 
 from vgen.errors import SpecError
 from vgen.model import kenburns
+from vgen.model.chapters import Chapter, chapters
 from vgen.model.facts import AVFacts, Facts, ImageFacts
 from vgen.model.limits import Limits
 from vgen.model.spec import LoadedSpec, MusicTrack, Slide
@@ -30,6 +31,21 @@ class TransitionTL:
     type: str
     frames: int
     first: int  # first global frame of the transition
+
+
+@dataclass(frozen=True)
+class ClipTL:
+    """A slide's own narration on the audio timeline, in samples at AUDIO_RATE: it starts on the
+    slide's first frame, sample-exact, and owns the track until the next narrated slide starts."""
+
+    path: Path
+    start: int  # first sample
+    samples: int  # the clip's own length
+    span: int  # samples until the next clip (or the video's end): the clip, then silence
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / AUDIO_RATE
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,8 @@ class SlideTL:
     canvas_w: float  # the fitted canvas at working factor 1, in output pixels
     canvas_h: float
     facts: ImageFacts | AVFacts
+    timed_by: Literal["given", "default", "narration", "fills narration"] = "given"  # where its length comes from
+    clip: ClipTL | None = None  # its own narration
 
     @property
     def frames(self) -> int:
@@ -69,6 +87,12 @@ class Timeline:
     narration: AVFacts | None
     music: tuple[tuple[MusicTrack, AVFacts], ...] = ()
     loudness: float | None = None
+    chapters: tuple[Chapter, ...] = ()
+
+    @property
+    def clips(self) -> tuple[ClipTL, ...]:
+        """The slides' own narration clips, in order."""
+        return tuple(s.clip for s in self.slides if s.clip is not None)
 
     @property
     def seconds(self) -> float:
@@ -157,10 +181,15 @@ def given_seconds(loaded: LoadedSpec) -> float:
     counts as nothing): a lower bound, known before any asset is fetched or probed."""
     spec, n = loaded.spec, len(loaded.spec.slides)
     narrated = bool(spec.audio and spec.audio.narration)
-    return sum(
-        0.0 if s.duration is None and i == n - 1 and narrated else (s.duration or spec.defaults.duration)
-        for i, s in enumerate(spec.slides)
-    )
+
+    def least(i: int, s: Slide) -> float:
+        if s.duration is not None:
+            return s.duration
+        if s.narration is not None:
+            return spec.defaults.narration_pad  # plus its clip, unknown until probed
+        return 0.0 if i == n - 1 and narrated else spec.defaults.duration
+
+    return sum(least(i, s) for i, s in enumerate(spec.slides))
 
 
 def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = None) -> Timeline:
@@ -177,8 +206,10 @@ def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = Non
     bounds = [0]
     elapsed = Fraction(0)
     n = len(spec.slides)
+    timed_by: list[Literal["given", "default", "narration", "fills narration"]] = []
     for i, slide in enumerate(spec.slides):
         if slide.duration is None and i == n - 1 and narration is not None:
+            timed_by.append("fills narration")
             narr_end = math.ceil(Fraction(str(narration.duration)) * fps - Fraction(1, 1000))
             if narr_end - bounds[-1] < 1:
                 raise SpecError(
@@ -188,7 +219,18 @@ def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = Non
                 )
             bounds.append(narr_end)
             continue
-        elapsed += Fraction(str(slide.duration if slide.duration is not None else spec.defaults.duration))
+        if slide.duration is not None:
+            elapsed += Fraction(str(slide.duration))
+            timed_by.append("given")
+        elif slide.narration is not None:  # its clip plus the pad, added exactly: no drift over hours
+            clip = _av(facts, loaded.resolve(slide.narration))
+            elapsed += Fraction(round(clip.duration * AUDIO_RATE), AUDIO_RATE) + Fraction(
+                str(spec.defaults.narration_pad)
+            )
+            timed_by.append("narration")
+        else:
+            elapsed += Fraction(str(spec.defaults.duration))
+            timed_by.append("default")
         end = round(elapsed * fps)
         if end <= bounds[-1]:
             raise SpecError(f"{loaded.where(('slides', i, 'duration'))}: shorter than one frame", "make it longer")
@@ -203,6 +245,8 @@ def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = Non
             f"longer than the slides ({float(total / fps):.2f} s)",
             "lengthen the slides by that much, or leave the last slide without a duration so it fills to the narration",
         )
+
+    clips = _clips(loaded, facts, bounds, fps)
 
     # Transitions, centred on the boundaries.
     trans: list[TransitionTL | None] = [None]
@@ -256,11 +300,49 @@ def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = Non
                 canvas_w=cw,
                 canvas_h=ch,
                 facts=f,
+                timed_by=timed_by[i],
+                clip=clips.get(i),
             )
         )
     music = tuple((t, _av(facts, loaded.resolve(t.path))) for t in (spec.audio.tracks if spec.audio else []))
     loudness = spec.audio.loudness if spec.audio else None
-    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music, loudness)
+    named = [(i, bounds[i], s.chapter) for i, s in enumerate(spec.slides) if s.chapter is not None]
+    chs = chapters(named, spec.chapters_intro)
+    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music, loudness, chs)
+
+
+def _clips(loaded: LoadedSpec, facts: Facts, bounds: list[int], fps: Fraction) -> dict[int, ClipTL]:
+    """Each narrated slide's clip on the audio timeline. A clip may run on under the slides after
+    its own (when its slide gives a shorter duration) but must end before the next clip starts and
+    before the video ends: one error names both slides, the overlap and the fix."""
+    narrated = [(i, s) for i, s in enumerate(loaded.spec.slides) if s.narration is not None]
+    end_sample = round(Fraction(bounds[-1]) * AUDIO_RATE / fps)
+    starts = [round(Fraction(bounds[i]) * AUDIO_RATE / fps) for i, _ in narrated]
+    out: dict[int, ClipTL] = {}
+    for k, (i, slide) in enumerate(narrated):
+        assert slide.narration is not None
+        path = loaded.resolve(slide.narration)
+        samples = round(_av(facts, path).duration * AUDIO_RATE)
+        stop = starts[k + 1] if k + 1 < len(narrated) else end_sample
+        if starts[k] + samples > stop:
+            over = (starts[k] + samples - stop) / AUDIO_RATE
+            if k + 1 < len(narrated):
+                j = narrated[k + 1][0]
+                what = f"runs {over:.2f} s into slide {j + 1}'s narration"
+                fix = (
+                    f"leave slide {i + 1} without a duration (it then lasts its clip plus the pad), lengthen it by "
+                    f"{over:.2f} s, or start slide {j + 1} later"
+                )
+            else:
+                what = f"runs {over:.2f} s past the end of the video"
+                fix = f"leave slide {i + 1} without a duration, or lengthen the slides after it by {over:.2f} s"
+            raise SpecError(
+                f"{loaded.where(('slides', i, 'narration'))}: slide {i + 1}'s narration ({samples / AUDIO_RATE:.2f} s) "
+                f"{what}",
+                fix,
+            )
+        out[i] = ClipTL(path, starts[k], samples, stop - starts[k])
+    return out
 
 
 def _av(facts: Facts, path: Path) -> AVFacts:

@@ -54,6 +54,7 @@ class Result:
     render_s: float
     size_bytes: int
     notices: list[str] = field(default_factory=list)
+    sidecars: list[Path] = field(default_factory=list)  # captions (.srt, .vtt) and chapters (.chapters.txt)
 
     @property
     def realtime_factor(self) -> float:
@@ -182,10 +183,9 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     notices = [n for n in (plan.encoder.notice, prep.compositor_notice) if n]
     for notice in notices:
         emit(Event("notice", notice))
-    if prep.captions:
-        notices += list(prep.captions.warnings)
-        for w in prep.captions.warnings:
-            emit(Event("notice", w))
+    notices += list(prep.warnings)
+    for w in prep.warnings:
+        emit(Event("notice", w))
     if prep.compositor == "raw":  # load the compiled resampler while the store is checked
         threading.Thread(target=_warm, daemon=True, name="warm").start()
     store = Store(plan.work_dir)
@@ -294,6 +294,8 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         for r in records:
             r.result()
         fsync_rename(jcmd.tmp, jcmd.output)
+        for path, text in prep.sidecars:  # after the video: a sidecar never describes a video not there
+            atomic_write_text(path, text)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFull(
@@ -315,6 +317,7 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
         time.monotonic() - started,
         plan.output.stat().st_size,
         notices,
+        [path for path, _ in prep.sidecars],
     )
     emit(
         Event(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,33 @@ rendered in checkpointed segments
 """
 
 
+# The narrated example's paragraphs: (chapter or None, text); each is one slide with its own clip.
+PARAGRAPHS = [
+    ("How vgen times a scene", "Every slide has its own narration. Its length sets the slide's."),
+    (None, "The pause after each clip comes from narration_pad, in whole frames."),
+    ("Chapters for YouTube", "A chapter starts with a slide. The description block is written for you."),
+    (None, "Captions follow the words, at most two short lines at a time."),
+    ("Caption files", "SubRip and WebVTT files carry exactly the burned cues, ready to upload."),
+    (None, "Nothing drifts over two hours: every time is a whole frame."),
+]
+
+
+def words_of(text: str) -> list[dict[str, object]]:
+    """Word timings matching `tone`'s bursts: the k-th word is spoken in [1.2 k, 1.2 k + 0.8) s."""
+    return [{"word": w, "start": round(1.2 * k, 3), "end": round(1.2 * k + 0.8, 3)} for k, w in enumerate(text.split())]
+
+
+def narrated_media(folder: Path, ff: FFmpeg | None = None) -> None:
+    """The media `configs/narrated.yaml` uses: one tone clip per paragraph, as long as its words
+    (a burst per word), with the word timings a TTS engine or Whisper would give."""
+    ff = ff or find_ffmpeg()
+    for i, (_, text) in enumerate(PARAGRAPHS):
+        n = len(text.split())
+        tone(ff, folder / "narration" / f"p{i + 1:02d}.mp3", round(1.2 * n - 0.4, 3), freq=330 + 40 * i)
+        words = folder / "narration" / f"p{i + 1:02d}.words.json"
+        words.write_text(json.dumps(words_of(text), indent=1), encoding="utf-8")
+
+
 def demo_media(folder: Path, ff: FFmpeg | None = None) -> None:
     ff = ff or find_ffmpeg()
     for i, (w, h) in enumerate([(1600, 1200), (1200, 1600), (1920, 1080), (1000, 1000)]):
@@ -115,6 +143,7 @@ def demo_media(folder: Path, ff: FFmpeg | None = None) -> None:
     tone(ff, folder / "audio" / "narration.mp3", 30.0)
     music(ff, folder / "audio" / "music.mp3", 8.0)
     (folder / "captions.srt").write_text(DEMO_CAPTIONS, encoding="utf-8")
+    narrated_media(folder, ff)
 
 
 if __name__ == "__main__":

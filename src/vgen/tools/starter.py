@@ -20,6 +20,8 @@ defaults:
   transition: {type: fade, duration: 0.5}   # none, or any xfade transition of FFmpeg
   ken_burns: auto            # auto | none | zoom-in | zoom-out | pan-left | pan-right | pan-up | pan-down
   fit: cover                 # cover: fill and crop; contain: whole picture over a blurred copy
+  narration_pad: 0.5         # silence after a slide's own narration (slides with narration: below)
+# chapters_intro: Intro      # the 0:00 chapter added when the first slide names none
 slides:
   - image: images/001.jpg
     duration: 8
@@ -28,11 +30,20 @@ slides:
     fit: contain
     transition: {type: slideleft, duration: 1.0}   # the transition INTO this slide
   - image: images/003.jpg    # the last slide lasts until the narration ends
+  # Narrated scenes instead of one narration: each slide gets its own clip, which sets its length
+  # (clip + narration_pad), a chapter, and the text its captions are made from (subtitles.from: text):
+  # - image: images/004.jpg
+  #   narration: audio/p004.mp3
+  #   words: audio/p004.words.json   # optional word timings: [{word, start, end}] or Whisper verbose_json
+  #   chapter: "Why the Romans built roads"
+  #   text: "Two thousand years ago, ..."
 audio:
   narration: audio/narration.mp3
   # music: {path: audio/music.mp3, volume: 0.15, loop: true, duck: true, fade_in: 2, fade_out: 3}
   loudness: -14              # LUFS; null leaves the mix untouched
 # subtitles:
-#   path: captions.srt
+#   path: captions.srt       # or from: text (captions from the slides' text and narration)
+#   sidecar: [srt, vtt]      # also write out/video.srt and out/video.vtt (YouTube's caption upload)
+#   burn: true               # false: the sidecar files only
 #   style: {font: DejaVu Sans, size: 48, color: "#FFFFFF", outline_color: "#000000", outline: 3, margin_v: 60}
 """

@@ -14,19 +14,20 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
+from vgen.model.chapters import stamp
 from vgen.model.limits import Limits as RenderLimits
 from vgen.model.spec import LoadedSpec, format_loc, parse_yaml, validate_data
 from vgen.model.timeline import check_length, given_seconds
 from vgen.pipeline import prepare
 from vgen.remote.worker.fetch import Limits, fetch_all, fetch_text
-from vgen.remote.worker.job import JobError, parse_job, safe_name
+from vgen.remote.worker.job import JobError, OutputTarget, parse_job, safe_name
 from vgen.remote.worker.upload import preflight, require_credentials, upload
 from vgen.run import child
 from vgen.run.progress import Event
@@ -148,6 +149,29 @@ async def run_job(job: dict[str, Any], progress: ProgressSink | None = None) -> 
         return {"error": redact(f"{type(exc).__name__}: {exc}")[:500]}
 
 
+SIDECAR_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "chapters": "text/plain"}
+
+
+def _kind_of(path: Path) -> str:
+    return "chapters" if path.name.endswith(".chapters.txt") else path.suffix.lstrip(".")
+
+
+def _sidecar_targets(loaded: LoadedSpec, video: OutputTarget) -> dict[str, tuple[OutputTarget, str]]:
+    """Where the files written next to the video go: beside it in the same bucket (ep-42.mp4 ->
+    ep-42.srt, ep-42.vtt, ep-42.chapters.txt), with their content types."""
+    spec = loaded.spec
+    kinds: list[str] = list(spec.subtitles.sidecar) if spec.subtitles is not None else []
+    if any(s.chapter is not None for s in spec.slides):
+        kinds.append("chapters")
+    base = PurePosixPath(video.path)
+    out: dict[str, tuple[OutputTarget, str]] = {}
+    for kind in kinds:
+        suffix = ".chapters.txt" if kind == "chapters" else f".{kind}"
+        target = video.model_copy(update={"path": str(base.with_suffix(suffix)), "signed_url_seconds": None})
+        out[kind] = (target, SIDECAR_TYPES[kind])
+    return out
+
+
 def _noalias_dump(spec: dict[str, Any]) -> str:
     """YAML without anchors and aliases (the spec loader refuses aliases)."""
 
@@ -161,7 +185,6 @@ def _noalias_dump(spec: dict[str, Any]) -> str:
 async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits) -> dict[str, Any]:
     inp = parse_job(job.get("input"))
     require_credentials(inp.output)  # before any download or render
-    checked = await preflight(inp.output)  # the bucket, the name, an existing object: before any work
     folder = job_folder(job, inp.job_key)
     assets = folder / "assets"
     fetch_limits = Limits.from_env()
@@ -173,6 +196,11 @@ async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits
             raise JobError("spec_url: not a YAML/JSON mapping")
     spec, loaded = job_assets(spec, folder / "out.mp4")
     check_length(loaded, given_seconds(loaded), limits, at_least=True)  # a day-long spec is not downloaded
+    # The bucket, the names, objects already there, MIME types: checked before any download or render.
+    checked = await preflight(inp.output)
+    extras = _sidecar_targets(loaded, inp.output)
+    for target, content_type in extras.values():
+        await preflight(target, content_type)
     refs = loaded.spec.assets()
     missing = [r.path for r in refs if r.path not in inp.assets and not (assets / r.path).exists()]
     if missing:
@@ -222,6 +250,21 @@ async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits
     }
     if up.signed_url:
         out["signed_url"] = up.signed_url
+    files: dict[str, str] = {}
+    for path in result.sidecars:  # captions and chapters, next to the video
+        kind = _kind_of(path)
+        target, content_type = extras[kind]
+        sent = await upload(path, target, folder / f"upload-{kind}.json", content_type=content_type)
+        files[kind] = sent.path
+    if files:
+        out["files"] = files
+    tl = prep.plan.timeline
+    if tl.chapters:
+        long = tl.total_frames / tl.fps >= 3600
+        out["chapters"] = [
+            {"start_s": round(tl.frame_time(c.frame), 3), "time": stamp(tl.frame_time(c.frame), long), "title": c.title}
+            for c in tl.chapters
+        ]
     if folder.resolve().parent == work_root().resolve():
         shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
     return out

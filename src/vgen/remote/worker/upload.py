@@ -210,8 +210,10 @@ class _Tus:
         upsert: bool,
         size: int,
         size_limit: int | None,
+        content_type: str = CONTENT_TYPE,
     ) -> None:
         self.http, self.endpoint, self.key, self.size, self.size_limit = http, endpoint, key, size, size_limit
+        self.content_type = content_type
         self.where = f"{bucket}/{name}"
         self.bucket, self.name = bucket, name
         self.base = _headers(key) | {"Tus-Resumable": "1.0.0", "x-upsert": "true" if upsert else "false"}
@@ -237,7 +239,7 @@ class _Tus:
         headers = self.base | {
             "Upload-Length": str(self.size),
             "Upload-Metadata": _meta(
-                bucketName=self.bucket, objectName=self.name, contentType=CONTENT_TYPE, cacheControl="3600"
+                bucketName=self.bucket, objectName=self.name, contentType=self.content_type, cacheControl="3600"
             ),
         }
         answer = await _retrying(what, lambda: _send(self.http, "POST", self.endpoint, what, headers))
@@ -340,6 +342,7 @@ async def tus_upload(
     *,
     sha256: str | None = None,
     size_limit: int | None = None,
+    content_type: str = CONTENT_TYPE,
 ) -> int:
     """Upload `file` with the TUS protocol; return the offset it resumed from (0 for a fresh upload).
     `state` remembers the upload URL for this content (size and `sha256`, computed here when None) and
@@ -351,7 +354,7 @@ async def tus_upload(
     digest = sha256 or await asyncio.to_thread(file_sha256, file)
     ident = {"size": size, "sha256": digest, "name": f"{bucket}/{name}", "endpoint": endpoint}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
-        tus = _Tus(http, endpoint, key, bucket, name, upsert, size, size_limit)
+        tus = _Tus(http, endpoint, key, bucket, name, upsert, size, size_limit, content_type)
         url, offset = None, 0
         saved = _read_state(state)
         if saved.get("file") == ident and isinstance(saved.get("url"), str):
@@ -400,7 +403,7 @@ async def signed_url(bucket: str, name: str, seconds: int) -> str:
     return _signed(root, str(signed))
 
 
-async def _supabase_preflight(target: OutputTarget) -> Preflight:
+async def _supabase_preflight(target: OutputTarget, content_type: str = CONTENT_TYPE) -> Preflight:
     import aiohttp
 
     check_supabase_name(target.path)
@@ -430,10 +433,10 @@ async def _supabase_preflight(target: OutputTarget) -> Preflight:
         limit = info.get("file_size_limit")
         types = info.get("allowed_mime_types")
         mime_types = tuple(str(t) for t in types) if isinstance(types, list) else None
-        if mime_types is not None and not _mime_allowed(CONTENT_TYPE, mime_types):
+        if mime_types is not None and not _mime_allowed(content_type, mime_types):
             raise UploadError(
-                f"bucket {bucket} does not accept {CONTENT_TYPE} (allowed_mime_types: {', '.join(mime_types)[:200]})",
-                f"add {CONTENT_TYPE} or video/* to the bucket's allowed MIME types",
+                f"bucket {bucket} does not accept {content_type} (allowed_mime_types: {', '.join(mime_types)[:200]})",
+                f"add {content_type} to the bucket's allowed MIME types",
             )
         if not target.upsert:
             # HEAD /object/BUCKET/NAME (Storage v0.40 and later): 200 when it is there; a missing object is
@@ -504,13 +507,13 @@ def _s3_preflight(target: OutputTarget) -> Preflight:
     return Preflight()
 
 
-def _s3_upload(file: Path, bucket: str, name: str, upsert: bool = True) -> None:
+def _s3_upload(file: Path, bucket: str, name: str, upsert: bool = True, content_type: str = CONTENT_TYPE) -> None:
     """boto3's managed upload (multipart for big files). With upsert false: a checked head, then a
     conditional write: PutObject and CompleteMultipartUpload carry If-None-Match: *, so an object another
     writer made after the check is not replaced either (S3, and moto 5, answer 412). A server without
     conditional writes (501) gets the plain write, after the head check."""
     s3 = _s3_client()
-    extra = {"ContentType": CONTENT_TYPE}
+    extra = {"ContentType": content_type}
     if upsert:
         s3.upload_file(str(file), bucket, name, ExtraArgs=extra)
         return
@@ -555,7 +558,7 @@ def _local_preflight(target: OutputTarget) -> Preflight:
     return Preflight()
 
 
-async def preflight(target: OutputTarget) -> Preflight:
+async def preflight(target: OutputTarget, content_type: str = CONTENT_TYPE) -> Preflight:
     """Check the target before downloading and rendering anything, so a job that cannot be stored fails
     in seconds: its credentials; for Supabase the object name against Storage's key rule, the bucket
     (GET /storage/v1/bucket/NAME: there, its file_size_limit, its allowed_mime_types accepting
@@ -566,7 +569,7 @@ async def preflight(target: OutputTarget) -> Preflight:
     `upload(..., checked=...)`."""
     require_credentials(target)
     if target.target == "supabase":
-        return await _supabase_preflight(target)
+        return await _supabase_preflight(target, content_type)
     if target.target == "s3":
         return await asyncio.to_thread(_s3_preflight, target)
     return _local_preflight(target)
@@ -579,6 +582,7 @@ async def upload(
     *,
     sha256: str | None = None,
     checked: Preflight | None = None,
+    content_type: str = CONTENT_TYPE,
 ) -> Uploaded:
     """Store `file` at `target`. `sha256`: the file's digest when the caller has it (else computed here),
     which keys the resumable upload's state; `checked`: what `preflight(target)` returned before the
@@ -586,7 +590,7 @@ async def upload(
     require_credentials(target)
     size = file.stat().st_size
     if checked is None:
-        checked = await preflight(target)
+        checked = await preflight(target, content_type)
     if checked.size_limit is not None and size > checked.size_limit:
         raise _too_big(f"{target.bucket}/{target.path}", size, checked.size_limit)
     if target.target == "local":
@@ -599,7 +603,7 @@ async def upload(
         fsync_rename(part, dest)
         return Uploaded(target.bucket, target.path, size)
     if target.target == "s3":
-        await asyncio.to_thread(_s3_upload, file, target.bucket, target.path, target.upsert)
+        await asyncio.to_thread(_s3_upload, file, target.bucket, target.path, target.upsert, content_type)
         return Uploaded(target.bucket, target.path, size)
     check_supabase_name(target.path)
     endpoint = os.environ["SUPABASE_URL"].rstrip("/") + "/storage/v1/upload/resumable"
@@ -613,6 +617,7 @@ async def upload(
         state,
         sha256=sha256,
         size_limit=checked.size_limit,
+        content_type=content_type,
     )
     url = await signed_url(target.bucket, target.path, target.signed_url_seconds) if target.signed_url_seconds else None
     return Uploaded(target.bucket, target.path, size, url, resumed)
