@@ -41,8 +41,7 @@ def test_zoom_presets_and_none():
 
 
 @pytest.mark.parametrize(
-    ("name", "axis", "sign"),
-    [("pan-left", "x", -1), ("pan-right", "x", 1), ("pan-up", "y", -1), ("pan-down", "y", 1)],
+    ("name", "axis", "sign"), [("pan-left", "x", -1), ("pan-right", "x", 1), ("pan-up", "y", -1), ("pan-down", "y", 1)]
 )
 def test_pan_presets_run_edge_to_edge_without_clamping(name, axis, sign):
     """A pan uses the whole travel of its window: the first and last windows touch opposite edges."""

@@ -127,24 +127,8 @@ def diagnose_nvenc(stderr: str) -> str:
 @functools.lru_cache(maxsize=16)
 def try_encoder(ffmpeg_path: str, encoder: str) -> str:
     """Encode one small frame; return '' when it works, else FFmpeg's last error line."""
-    cmd = [
-        ffmpeg_path,
-        "-hide_banner",
-        "-nostdin",
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:s=256x256:r=1",
-        "-frames:v",
-        "1",
-        "-c:v",
-        encoder,
-        "-f",
-        "null",
-        "-",
-    ]
+    cmd = [ffmpeg_path, "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=256x256:r=1"]
+    cmd += ["-frames:v", "1", "-c:v", encoder, "-f", "null", "-"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:

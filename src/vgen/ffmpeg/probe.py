@@ -85,17 +85,8 @@ def av_facts(ff: FFmpeg, path: Path) -> AVFacts:
 
 
 def _ffprobe(ffprobe: str, path: Path) -> AVFacts:
-    cmd = [
-        ffprobe,
-        "-v",
-        "error",
-        *input_safety_args(),
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        str(path),
-    ]
+    cmd = [ffprobe, "-v", "error", *input_safety_args(), "-print_format", "json", "-show_format", "-show_streams"]
+    cmd.append(str(path))
     proc = child.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if proc.returncode != 0:
         raise MediaError(f"{path}: FFmpeg cannot read it ({last_line(proc.stderr)})", "re-encode or replace the file")
@@ -168,38 +159,24 @@ def _ffmpeg_i(ffmpeg: str, path: Path) -> AVFacts:
     return parse_ffmpeg_info(proc.stderr, path, path.stat().st_size)
 
 
-def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
-    """(video frames, seconds) of a file, by stream-copying it to the null muxer: exact and fast."""
-    proc = child.run(
-        [
-            ff.path,
-            "-hide_banner",
-            "-nostats",
-            "-v",
-            "info",
-            "-i",
-            str(path),
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-f",
-            "null",
-            "-",
-            "-progress",
-            "pipe:1",
-        ],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=600,
-    )
+def _frames_to_null(ff: FFmpeg, path: Path, args: list[str], timeout: int, fails: str) -> tuple[int, str]:
+    """Run FFmpeg on the first video stream into the null muxer; (frames it counted, its stderr).
+    `fails` says what a failure means, in the error."""
+    argv = [ff.path, "-hide_banner", "-nostats", *args[:2], "-i", str(path), "-map", "0:v:0", *args[2:]]
+    argv += ["-f", "null", "-", "-progress", "pipe:1"]
+    proc = child.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout)
     frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
     if proc.returncode != 0 or not frames:
-        raise MediaError(f"{path}: cannot read its video ({last_line(proc.stderr)})", "delete it and render again")
-    d = _DURATION.search(proc.stderr)
+        raise MediaError(f"{path}: {fails} ({last_line(proc.stderr)})", "delete it and render again")
+    return frames[-1], proc.stderr
+
+
+def count_frames(ff: FFmpeg, path: Path) -> tuple[int, float]:
+    """(video frames, seconds) of a file, by stream-copying it to the null muxer: exact and fast."""
+    frames, stderr = _frames_to_null(ff, path, ["-v", "info", "-c", "copy"], 600, "cannot read its video")
+    d = _DURATION.search(stderr)
     seconds = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else 0.0
-    return frames[-1], seconds
+    return frames, seconds
 
 
 def _from_boxes(path: Path, what: str, read: Callable[[Path], T], ask_ffmpeg: Callable[[], T]) -> T:
@@ -230,33 +207,7 @@ def audio_length(ff: FFmpeg, path: Path) -> float:
 
 def decoded_frames(ff: FFmpeg, path: Path) -> int:
     """Frames of the first video stream, by decoding every one of them (slow, thorough)."""
-    proc = child.run(
-        [
-            ff.path,
-            "-hide_banner",
-            "-nostats",
-            "-v",
-            "error",
-            "-xerror",
-            "-i",
-            str(path),
-            "-map",
-            "0:v:0",
-            "-f",
-            "null",
-            "-",
-            "-progress",
-            "pipe:1",
-        ],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=3600,
-    )
-    frames = [int(m) for m in re.findall(r"^frame=(\d+)", proc.stdout, re.MULTILINE)]
-    if proc.returncode != 0 or not frames:
-        raise MediaError(f"{path}: does not decode ({last_line(proc.stderr)})", "delete it and render again")
-    return frames[-1]
+    return _frames_to_null(ff, path, ["-v", "error", "-xerror"], 3600, "does not decode")[0]
 
 
 def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:

@@ -32,44 +32,18 @@ def photo(ff: FFmpeg, path: Path, w: int, h: int, seed: int = 0) -> Path:
 
 def clip(ff: FFmpeg, path: Path, w: int, h: int, seconds: float, rate: int = 25) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ff(
-        ff,
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=s={w}x{h}:r={rate}:d={seconds}",
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=f=330:d={seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        str(path),
-    )
+    video, sound = f"testsrc=s={w}x{h}:r={rate}:d={seconds}", f"sine=f=330:d={seconds}"
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+    _ff(ff, "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", sound, *codecs, str(path))
     return path
 
 
 def tone(ff: FFmpeg, path: Path, seconds: float, freq: int = 440, rate: int = 44100, channels: int = 1) -> Path:
     """A 'narration': a tone that speaks in bursts (0.8 s on, 0.4 s off)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ff(
-        ff,
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=f={freq}:r={rate}:d={seconds}",
-        "-af",
-        "volume='if(lt(mod(t,1.2),0.8),1,0)':eval=frame,"
-        f"aformat=channel_layouts={'mono' if channels == 1 else 'stereo'}",
-        str(path),
-    )
+    layout = "mono" if channels == 1 else "stereo"
+    bursts = f"volume='if(lt(mod(t,1.2),0.8),1,0)':eval=frame,aformat=channel_layouts={layout}"
+    _ff(ff, "-f", "lavfi", "-i", f"sine=f={freq}:r={rate}:d={seconds}", "-af", bursts, str(path))
     return path
 
 
@@ -77,16 +51,8 @@ def music(ff: FFmpeg, path: Path, seconds: float) -> Path:
     """A soft chord pad (A minor), to loop under the narration."""
     path.parent.mkdir(parents=True, exist_ok=True)
     chord = "+".join(f"0.2*sin({f}*2*PI*t)" for f in (220, 261.63, 329.63))
-    _ff(
-        ff,
-        "-f",
-        "lavfi",
-        "-i",
-        f"aevalsrc={chord}|{chord}:s=44100:d={seconds}",
-        "-af",
-        f"afade=t=in:d=0.05,afade=t=out:st={seconds - 0.05}:d=0.05",
-        str(path),
-    )
+    fades = f"afade=t=in:d=0.05,afade=t=out:st={seconds - 0.05}:d=0.05"
+    _ff(ff, "-f", "lavfi", "-i", f"aevalsrc={chord}|{chord}:s=44100:d={seconds}", "-af", fades, str(path))
     return path
 
 
