@@ -442,3 +442,51 @@ def table(r: dict) -> str:
         )
     lines.append(f"\ncomposition alone: vgen raw frames {r['compose_only_speedup']}x faster than the perspective graph")
     return "\n".join(lines)
+
+
+TEN_TRANSITIONS = (
+    "wipeleft",
+    "slideup",
+    "circleopen",
+    "dissolve",
+    "pixelize",
+    "radial",
+    "hblur",
+    "squeezeh",
+    "zoomin",
+    "diagtl",
+)
+
+
+def transitions_suite(runs: int, seconds: float) -> dict:
+    """The same 1080p slideshow with ten different non-fade transitions and with ten fades (11 slides
+    with Ken Burns moves, 1 s transitions), `vgen render` of each, interleaved ABBA: the ratio says
+    what drawing xfade's transitions costs beside fades."""
+    ff = find_ffmpeg()
+    with tempfile.TemporaryDirectory(prefix="vgen-bench-") as d:
+        folder = Path(d)
+        for i in range(SLIDES):
+            samples.photo(ff, folder / f"p{i}.jpg", 3000, 2000, seed=i)
+        specs = {}
+        for name, kinds in (("fades", ("fade",) * 10), ("ten", TEN_TRANSITIONS)):
+            path = write_spec(folder, name, seconds, slides=11)
+            spec = yaml.safe_load(path.read_text())
+            for slide, kind in zip(spec["slides"][1:], kinds):
+                slide["transition"] = {"type": kind, "duration": 1}
+            path.write_text(yaml.safe_dump(spec, sort_keys=False))
+            specs[name] = path
+        order = [n for _ in range(runs) for n in ("fades", "ten", "ten", "fades")][: 2 * runs]
+        times: dict[str, list[float]] = {"fades": [], "ten": []}
+        for name in order:
+            wall, _, _ = timed(vgen_argv("render", "-q", "--fresh", str(specs[name])), folder)
+            times[name].append(wall)
+    pairs = [t / f for f, t in zip(times["fades"], times["ten"])]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "runs": times,
+        "median_s": med,
+        "ratio": med["ten"] / med["fades"],
+        "pair_ratios": pairs,
+        "transitions": list(TEN_TRANSITIONS),
+        "seconds": seconds,
+    }

@@ -1,6 +1,6 @@
 """vgen benchmarks: ratios measured side by side in one run (this machine is shared and noisy).
 
-    python bench/run.py [resilience] [compose] [scaling] [--runs 3] [--seconds 60]
+    python bench/run.py [resilience] [compose] [transitions] [scaling] [--runs 3] [--seconds 60]
 
 Writes bench/results.json and prints a Markdown table for BENCHMARKS.md.
 """
@@ -116,7 +116,7 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("suites", nargs="*", default=["compose", "scaling", "resilience"])
+    ap.add_argument("suites", nargs="*", default=["compose", "transitions", "scaling", "resilience"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of the slow peers (zoompan recipe, MoviePy)")
@@ -138,6 +138,14 @@ def main() -> None:
 
         out["compose"] = compose.compose_suite(args.runs, args.seconds, args.slow_runs)
         print(compose.table(out["compose"]))
+    if "transitions" in args.suites:
+        import compose
+
+        out["transitions"] = tr = compose.transitions_suite(args.runs, args.seconds)
+        print(
+            f"ten non-fade transitions / ten fades: {tr['ratio']:.3f} (medians {tr['median_s']}, pairs "
+            f"{[round(x, 3) for x in tr['pair_ratios']]})"
+        )
     if "scaling" in args.suites:
         import compose
 

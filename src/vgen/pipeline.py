@@ -72,14 +72,23 @@ def load_and_check(
     ff = ff or find_ffmpeg()
     facts = probe.gather(loaded, ff, decode=thorough)
     tl = build_timeline(loaded, facts, limits)
-    check_transitions(loaded, tl, ff)
     captions_mod.check_words(loaded, tl)
     caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
     return Checked(loaded, ff, facts, tl, caps, fonts)
 
 
+def pick_compositor(checked: Checked, requested: str | None) -> tuple[str, str | None]:
+    """The compositor (`vgen.picture.source.choose`: vgen's own unless "ffmpeg" is asked for), and
+    for the FFmpeg path the check that its xfade knows every transition the spec uses (vgen's own
+    compositor draws all of them, whichever FFmpeg is installed)."""
+    how, notice = choose_compositor(checked.timeline, requested or checked.loaded.spec.output.compositor)
+    if how == "ffmpeg":
+        check_transitions(checked.loaded, checked.timeline, checked.ff)
+    return how, notice
+
+
 def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
-    """Every transition the timeline uses must be one the FFmpeg in use knows."""
+    """Every transition the timeline uses must be one the FFmpeg in use knows (its xfade draws them)."""
     if not any(s.trans_in for s in tl.slides):
         return
     known = xfade_transitions(ff)
@@ -88,7 +97,7 @@ def check_transitions(loaded: LoadedSpec, tl: Timeline, ff: FFmpeg) -> None:
             where = loaded.where(("slides", s.index, "transition", "type"))
             raise SpecError(
                 f"{where}: FFmpeg {ff.version} has no xfade transition {s.trans_in.type!r}",
-                "pick another transition, or use a newer FFmpeg (VGEN_FFMPEG)",
+                "use compositor: auto (vgen draws every transition), another transition, or a newer FFmpeg",
             )
 
 
@@ -155,15 +164,15 @@ def prepare(
     compositor: str | None = None,
     limits: Limits | None = None,
 ) -> Prepared:
-    """Everything a render will run (dry-run prints this). `compositor` overrides the spec's
-    output.compositor; `limits` as for `load_and_check`."""
+    """Everything a render will run (dry-run prints this). `compositor` (auto or ffmpeg) overrides the
+    spec's output.compositor; `limits` as for `load_and_check`."""
     checked = load_and_check(spec_path, ff, draft=draft, limits=limits)
     loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
     encoder = choose_encoder(ff, loaded.spec.output, tl.fps)
     output = loaded.output_path.resolve()
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
-    how, notice = choose_compositor(tl, compositor or loaded.spec.output.compositor)
+    how, notice = pick_compositor(checked, compositor)
     sub = loaded.spec.subtitles
     burned = checked.captions if sub is not None and sub.burn else None
     segs = tuple(commands.segment_command(ff, plan, s, burned, checked.fonts_dir, how) for s in plan.segments)

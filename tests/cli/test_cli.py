@@ -78,17 +78,18 @@ def test_validate_reports_every_problem(media, tmp_path):
 
 
 @pytest.mark.slow
-def test_dry_run_script_renders_what_render_renders(ff, media, tmp_path):
+@pytest.mark.parametrize("how, shows", [("auto", "-m vgen.picture"), ("ffmpeg", "xfade")])
+def test_dry_run_script_renders_what_render_renders(ff, media, tmp_path, how, shows):
     """dry-run prints exactly what render runs: running its output as a shell script gives the same video."""
     p = small(media, tmp_path, segments={"seconds": 0.5})
-    dry = vgen("dry-run", p)
+    dry = vgen("dry-run", "--compositor", how, p)
     assert dry.returncode == 0, dry.stderr
-    assert "# segments:" in dry.stdout and "frames [0," in dry.stdout and "xfade" in dry.stdout
+    assert "# segments:" in dry.stdout and "frames [0," in dry.stdout and shows in dry.stdout
     assert not (tmp_path / "out.mp4").exists()
     subprocess.run(["bash", "-e"], input=dry.stdout, text=True, check=True, capture_output=True)
     scripted = framemd5(ff, tmp_path / "out.mp4")
     (tmp_path / "out.mp4").unlink()
-    r = vgen("render", "--fresh", "--quiet", p)
+    r = vgen("render", "--fresh", "--quiet", "--compositor", how, p)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("out.mp4")
     assert framemd5(ff, tmp_path / "out.mp4") == scripted

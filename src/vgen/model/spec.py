@@ -16,8 +16,8 @@ from pydantic_core import ErrorDetails
 
 from vgen.errors import SpecError
 
-# Every transition name of FFmpeg's xfade filter (5.1 and later; newer names are checked
-# against the FFmpeg in use before rendering).
+# Every transition name of FFmpeg's xfade filter, 9's included: vgen's compositor draws them all
+# (vgen.picture.transitions); with compositor: ffmpeg they are checked against the FFmpeg in use.
 XFADE_TRANSITIONS = frozenset(
     [
         "fade",

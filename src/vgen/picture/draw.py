@@ -25,7 +25,7 @@ import numpy as np
 
 from vgen import machine
 from vgen.errors import FFmpegError
-from vgen.picture.source import Layer, Source, blend_weights, sampling
+from vgen.picture.source import Layer, Source, sampling
 from vgen.run import child
 
 CANVAS_TIMEOUT_S = 100  # one image: decode, fit, scale (seconds even for a 100-megapixel photo);
@@ -137,12 +137,9 @@ def split(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndar
     )
 
 
-_BACKGROUND = {"fadeblack": (16, 128), "fadewhite": (235, 128)}  # BT.709 limited range Y, Cb/Cr
-
-
 def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None = None) -> np.ndarray:
     """Global frame g as one yuv420p buffer (into `out` when given)."""
-    from vgen.picture import warp
+    from vgen.picture import transitions
 
     on = [x for x in src.layers if x.clip_start <= g < x.clip_end]
     out = np.empty(src.frame_bytes, dtype=np.uint8) if out is None else out
@@ -153,11 +150,8 @@ def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None 
     a, b = _frame_scratch("outgoing", out.size), _frame_scratch("incoming", out.size)
     draw_layer(on[0], loaded[on[0].slide], g, a, src.width, src.height)
     draw_layer(on[-1], loaded[on[-1].slide], g, b, src.width, src.height)
-    wa, wb, _ = blend_weights(blend.type, g - blend.first, blend.frames)
-    luma, chroma = _BACKGROUND.get(blend.type, (0, 0))
-    n = src.width * src.height
-    warp.mix(a[:n], b[:n], wa, wb, luma, out[:n])  # into a third buffer: see warp.mix
-    warp.mix(a[n:], b[n:], wa, wb, chroma, out[n:])
+    p = transitions.progress(g - blend.first, blend.frames)  # a Progress: keeps the blends' exact weights
+    transitions.draw(blend.type, a, b, out, src.width, src.height, p)  # into a third buffer
     return out
 
 

@@ -29,7 +29,6 @@ from vgen.ffmpeg.binary import FFmpeg
 from vgen.model import kenburns
 from vgen.model.timeline import SlideTL, Timeline
 
-BLENDS = ("fade", "fadeblack", "fadewhite")  # transitions composed here; others go through xfade
 SOURCE_VERSION = 2  # 2: move and canvas as objects
 
 
@@ -106,16 +105,10 @@ class Source:
 
 
 def choose(tl: Timeline, requested: str) -> tuple[str, str | None]:
-    """The compositor a render uses, "raw" or "ffmpeg", and a notice when auto cannot use raw frames."""
-    if requested == "ffmpeg":
-        return "ffmpeg", None
-    other = sorted({s.trans_in.type for s in tl.slides if s.trans_in and s.trans_in.type not in BLENDS})
-    if other:
-        return "ffmpeg", (
-            f"transition(s) {', '.join(other)} come from FFmpeg's xfade: the whole video is composed "
-            f"by FFmpeg's filter graph, which is slower (raw frames do {', '.join(BLENDS)} and cuts)"
-        )
-    return "raw", None
+    """The compositor a render uses: "raw" (vgen draws every frame, every transition included: see
+    `transitions`) unless "ffmpeg" is asked for, the filter-graph path kept as the reference the
+    tests compare with. Never a fallback; the second value is kept for a notice, always None now."""
+    return ("ffmpeg" if requested == "ffmpeg" else "raw"), None
 
 
 def canvas_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline) -> tuple[tuple[str, ...], graph.Canvas | None]:
@@ -205,20 +198,3 @@ def sampling(layer: Layer, n: int, width: int, height: int) -> Sampling:
     return Sampling(
         sx, sy, (left + 0.5 * sx - 0.5, top + 0.5 * sy - 0.5), ((left + 0.5 * sx - 0.5) / 2, (top + sy - 1) / 2)
     )
-
-
-def blend_weights(kind: str, i: int, frames: int) -> tuple[float, float, float]:
-    """Weights (outgoing, incoming, background) of transition frame i, as FFmpeg's xfade computes
-    them (progress runs from 1 to 0; fadeblack/fadewhite pass through the background). The
-    background here is video black/white (Y 16/235); xfade's is Y 0/255, below and above them."""
-    p = min(max(1.0 - i / frames, 0.0), 1.0)
-    if kind == "fade":
-        return p, 1.0 - p, 0.0
-    s1, s2 = _smoothstep(0.8, 1.0, p), _smoothstep(0.2, 1.0, p)
-    a, b = s1 * p, (1 - s2) * (1 - p)
-    return a, b, 1.0 - a - b
-
-
-def _smoothstep(e0: float, e1: float, x: float) -> float:
-    t = min(max((x - e0) / (e1 - e0), 0.0), 1.0)
-    return t * t * (3 - 2 * t)

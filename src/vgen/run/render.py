@@ -187,7 +187,8 @@ def render(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()
     for w in prep.warnings:
         emit(Event("notice", w))
     if prep.compositor == "raw":  # load the compiled resampler while the store is checked
-        threading.Thread(target=_warm, daemon=True, name="warm").start()
+        kinds = {s.trans_in.type for s in tl.slides if s.trans_in}
+        threading.Thread(target=_warm, args=(kinds,), daemon=True, name="warm").start()
     store = Store(plan.work_dir)
     # A finished piece is hashed into the manifest beside the next one (under a second per GB),
     # the last one beside the join; every record is written before render() returns or raises.
@@ -359,10 +360,11 @@ def _render_audio(
     store.record_piece(acmd.output, {"key": plan.audio.key, "samples": plan.audio.samples})
 
 
-def _warm() -> None:
-    from vgen.picture import warp
+def _warm(kinds: set[str]) -> None:
+    from vgen.picture import transitions, warp
 
     warp.warm()
+    transitions.warm(kinds)
 
 
 def _run_all(fn: Callable[[Segment, Command], None], todo: list[tuple[Segment, Command]], jobs: int) -> None:

@@ -18,8 +18,7 @@ from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.commands import Command, compile_args, frames_stream
 from vgen.files import fsync_rename, partial_path
 from vgen.model.timeline import Timeline
-from vgen.picture.source import choose
-from vgen.pipeline import load_and_check
+from vgen.pipeline import load_and_check, pick_compositor
 from vgen.run.runner import run
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)$")
@@ -69,8 +68,10 @@ def render_frame(
     compositor: str | None = None,
 ) -> FrameResult:
     checked = load_and_check(spec_path, ff)
-    loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
-    captions, fonts = checked.captions, checked.fonts_dir
+    ff, tl = checked.ff, checked.timeline
+    sub = checked.loaded.spec.subtitles
+    captions = checked.captions if sub is not None and sub.burn else None  # the frame the render shows
+    fonts = checked.fonts_dir
     f = pick_frame(tl, at, slide)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ def render_frame(
             subs = captions.file_for(work)
             if captions.ass_text is not None:
                 subs.write_text(captions.ass_text, encoding="utf-8")
-        how, _ = choose(tl, compositor or loaded.spec.output.compositor)
+        how, _ = pick_compositor(checked, compositor)
         if how == "raw":
             start = f  # the raw-frame source draws any frame on its own
         else:

@@ -17,7 +17,7 @@ segments:
   seconds: 300               # checkpoint segments of about five minutes
 defaults:
   duration: 5                # seconds per slide
-  transition: {type: fade, duration: 0.5}   # none, or any xfade transition of FFmpeg
+  transition: {type: fade, duration: 0.5}   # none, or any xfade transition name (vgen draws them)
   ken_burns: auto            # auto | none | zoom-in | zoom-out | pan-left | pan-right | pan-up | pan-down
   fit: cover                 # cover: fill and crop; contain: whole picture over a blurred copy
   narration_pad: 0.5         # silence after a slide's own narration (slides with narration: below)
