@@ -74,6 +74,13 @@ def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
 
 
+def yuv_frames(ff: FFmpeg, path: Path, w: int, h: int) -> np.ndarray:
+    """Every frame of a video as one row of its yuv420p bytes (Y, then U, then V), as floats."""
+    argv = [ff.path, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]
+    raw = subprocess.run(argv, capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, w * h * 3 // 2).astype(np.float64)
+
+
 def streams(ff: FFmpeg, path: Path) -> dict[str, Any]:
     """What a user would check first: codecs, size, frames, durations."""
     from vgen.ffmpeg.probe import audio_seconds, av_facts, count_frames

@@ -13,7 +13,7 @@ from vgen.picture.source import Source
 from vgen.pipeline import load_and_check, prepare
 from vgen.run.render import render_spec
 
-from helpers import base_spec, framemd5, gray_frames, laplacian_energy, mixed_spec, run_ff, vgen, write_spec
+from helpers import base_spec, framemd5, gray_frames, laplacian_energy, mixed_spec, run_ff, vgen, write_spec, yuv_frames
 
 
 def blend_spec(media, narration, seconds: float) -> dict:
@@ -56,12 +56,7 @@ def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path):
                 slide["transition"]["type"] = "fade"
         spec["output"].update(quality=0, path=f"{how}.mp4", compositor="auto" if how == "raw" else "ffmpeg")
         r = render_spec(write_spec(tmp_path, spec, f"{how}.yaml"), ff=ff)
-        raw = subprocess.run(
-            [ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
-            capture_output=True,
-            check=True,
-        ).stdout
-        videos[how] = np.frombuffer(raw, np.uint8).reshape(-1, 160 * 90 * 3 // 2).astype(np.float64)
+        videos[how] = yuv_frames(ff, r.output, 160, 90)
     a, b = videos["raw"], videos["ffmpeg"]
     assert a.shape == b.shape and len(a) == 142
     n = 160 * 90
@@ -307,12 +302,7 @@ def test_the_two_engines_draw_the_same_transitions_frame_by_frame(ff, media, tmp
     for how in ("auto", "ffmpeg"):
         spec["output"].update(quality=0, path=f"{how}.mp4", compositor=how)
         r = render_spec(write_spec(tmp_path, spec, f"{how}.yaml"), ff=ff)
-        raw = subprocess.run(
-            [ff.path, "-v", "error", "-i", str(r.output), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
-            capture_output=True,
-            check=True,
-        ).stdout
-        videos[how] = np.frombuffer(raw, np.uint8).reshape(-1, 160 * 90 * 3 // 2).astype(np.float64)
+        videos[how] = yuv_frames(ff, r.output, 160, 90)
     a, b = videos["auto"], videos["ffmpeg"]
     assert a.shape == b.shape and len(a) == 10 * (len(TEN) + 1)
     # Row 0 left out: at p = 1 FFmpeg's slideup reads one row past its plane (5.1 and 9.0; vgen wraps).
