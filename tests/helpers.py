@@ -12,6 +12,8 @@ import numpy as np
 import yaml
 
 from vgen.ffmpeg.binary import FFmpeg
+from vgen.model.facts import AVFacts, Facts, ImageFacts
+from vgen.model.spec import LoadedSpec
 
 
 def run_ff(ff: FFmpeg, *args: str) -> None:
@@ -72,6 +74,23 @@ def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
         check=True,
     ).stdout
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+
+
+def made_up_facts(
+    loaded: LoadedSpec, image: tuple[int, int] = (640, 480), clip_s: float = 2.0, sound_s: float = 3.0
+) -> Facts:
+    """Media facts for every asset of a spec without probing: images of `image` pixels, video clips
+    of `clip_s` seconds (320x240 at 25 fps), sound (narration, music) of `sound_s` seconds."""
+    facts: Facts = {}
+    for ref in loaded.spec.assets():
+        p = loaded.resolve(ref.path)
+        if ref.role == "image":
+            facts[p] = ImageFacts(p, *image, 1, False, 1)
+        elif ref.role == "video":
+            facts[p] = AVFacts(p, clip_s, 320, 240, 25, True)
+        else:
+            facts[p] = AVFacts(p, sound_s, has_audio=True)
+    return facts
 
 
 def yuv_frames(ff: FFmpeg, path: Path, w: int, h: int) -> np.ndarray:

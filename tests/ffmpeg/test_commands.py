@@ -17,13 +17,12 @@ from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.commands import GLOBAL_ARGS, audio_command, concat_list, join_command, segment_command, segment_path
 from vgen.ffmpeg.encoders import EncoderChoice
 from vgen.files import partial_path
-from vgen.model.facts import AVFacts, ImageFacts
 from vgen.model.plan import build_plan
 from vgen.model.spec import validate_data
 from vgen.model.timeline import build_timeline
 from vgen.picture.source import Source
 
-from helpers import run_ff
+from helpers import made_up_facts, run_ff
 
 FF5 = FFmpeg("/opt/ff/bin/ffmpeg", None, "5.1.6-0+deb12u1", "PATH")
 FF7 = FFmpeg("/opt/ff/bin/ffmpeg", None, "7.1", "PATH")
@@ -40,16 +39,7 @@ def make_plan(base="/m", work="/w", enc=ENC, slides=SLIDES, version="5.1.6", out
     data = {"version": 1, "output": {"width": 160, "height": 90, "fps": 10}, "slides": slides}
     data["audio"] = {"narration": "n.mp3"}
     loaded = validate_data(data, Path(base) / "spec.yaml")
-    facts = {}
-    for ref in loaded.spec.assets():
-        p = loaded.resolve(ref.path)
-        if ref.role == "image":
-            facts[p] = ImageFacts(p, 640, 480, 1, False, 1)
-        elif ref.role == "video":
-            facts[p] = AVFacts(p, 2.0, 320, 240, 25, True)
-        else:
-            facts[p] = AVFacts(p, 3.0, has_audio=True)
-    tl = build_timeline(loaded, facts)
+    tl = build_timeline(loaded, made_up_facts(loaded))
     return build_plan(tl, 3, enc, version, Path(out), Path(work), lambda p: p.name)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from vgen.ffmpeg.encoders import EncoderChoice
-from vgen.model.facts import AVFacts, ImageFacts
 from vgen.model.plan import build_plan, cut_points, segment_key
 from vgen.model.spec import validate_data
 from vgen.model.timeline import build_timeline
+
+from helpers import made_up_facts
 
 SPEC = Path("/x/spec.yaml")
 ENC = EncoderChoice("libx264", ("-c:v", "libx264", "-crf", "21"))
@@ -26,16 +27,7 @@ def timeline(slides, defaults=None, audio=None, fps=30, base=SPEC):
     if audio:
         data["audio"] = audio
     loaded = validate_data(data, base)
-    facts = {}
-    for ref in loaded.spec.assets():
-        p = loaded.resolve(ref.path)
-        if ref.role == "image":
-            facts[p] = ImageFacts(p, 640, 480, 1, False, 1)
-        elif ref.role == "video":
-            facts[p] = AVFacts(p, 2.0, 320, 240, 25, True)
-        else:  # narration, music: 3 s of sound
-            facts[p] = AVFacts(p, 3.0, has_audio=True)
-    return build_timeline(loaded, facts)
+    return build_timeline(loaded, made_up_facts(loaded))  # images 640x480, clips 2 s, sound 3 s
 
 
 def names(p: Path) -> str:

@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 from vgen.errors import SpecError, VgenError
 from vgen.ffmpeg.encoders import EncoderChoice
 from vgen.model import kenburns
-from vgen.model.facts import AVFacts, ImageFacts
 from vgen.model.limits import Limits
 from vgen.model.plan import build_plan
 from vgen.model.spec import parse_yaml, validate_data
 from vgen.model.timeline import build_timeline, check_length, given_seconds
 
-from helpers import base_spec, write_spec
+from helpers import base_spec, made_up_facts, write_spec
 
 HOSTILE_NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -82,22 +81,11 @@ SPEC = st.fixed_dictionaries(
 )
 
 
-def facts_for(loaded) -> dict:
-    facts = {}
-    for ref in loaded.spec.assets():
-        p = loaded.resolve(ref.path)
-        if ref.role == "image":
-            facts[p] = ImageFacts(p, 1600, 900, 1, False, 1, "mjpeg")
-        else:
-            facts[p] = AVFacts(p, 30.0, has_audio=True)
-    return facts
-
-
 def plan_all_the_way(data) -> None:
     loaded = validate_data(data, Path("/specs/spec.yaml"))
     limits = Limits()
     check_length(loaded, given_seconds(loaded), limits, at_least=True)
-    tl = build_timeline(loaded, facts_for(loaded), limits)
+    tl = build_timeline(loaded, made_up_facts(loaded, image=(1600, 900), sound_s=30.0), limits)
     plan = build_plan(
         tl,
         loaded.spec.segments.seconds,
