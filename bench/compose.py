@@ -490,3 +490,64 @@ def transitions_suite(runs: int, seconds: float) -> dict:
         "transitions": list(TEN_TRANSITIONS),
         "seconds": seconds,
     }
+
+
+def _srt(seconds: float, every: float = 3.0) -> str:
+    """Two-line captions back to back over the whole video, as a narrated video has them."""
+    out, t, n = [], 0.0, 1
+    while t + every <= seconds:
+
+        def stamp(x: float) -> str:
+            ms = round(x * 1000)
+            return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+        out.append(f"{n}\n{stamp(t)} --> {stamp(t + every)}\nCaption number {n}, a line of text\nand a second one\n")
+        t, n = t + every, n + 1
+    return "\n".join(out)
+
+
+def graphics_suite(runs: int, seconds: float) -> dict:
+    """The 1080p slideshow with and without graphics (a channel logo with alpha, 0.12 of the width,
+    over every frame; back-to-back two-line captions; a title every 10 s), `vgen render` of each,
+    interleaved ABBA: the wall ratio, and the CPU the graphics cost per frame (children's user +
+    system time of each run)."""
+    ff = find_ffmpeg()
+    with tempfile.TemporaryDirectory(prefix="vgen-bench-") as d:
+        folder = Path(d)
+        for i in range(SLIDES):
+            samples.photo(ff, folder / f"p{i}.jpg", 3000, 2000, seed=i)
+        samples.logo(ff, folder / "logo.png")
+        (folder / "captions.srt").write_text(_srt(seconds), encoding="utf-8")
+        specs = {"plain": write_spec(folder, "plain", seconds)}
+        path = write_spec(folder, "graphics", seconds)
+        spec = yaml.safe_load(path.read_text())
+        spec["overlays"] = [{"image": "logo.png", "position": "top-right", "width": 0.12, "opacity": 0.85}]
+        spec["subtitles"] = {"path": "captions.srt"}
+        spec["titles"] = [
+            {"text": f"Part {k + 1}", "at": {"time": 10 * k}, "duration": 4} for k in range(int(seconds // 10))
+        ]
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        specs["graphics"] = path
+        order = [n for _ in range(runs) for n in ("plain", "graphics", "graphics", "plain")][: 2 * runs]
+        times: dict[str, list[float]] = {"plain": [], "graphics": []}
+        cpu: dict[str, list[float]] = {"plain": [], "graphics": []}
+        for name in order:
+            before = os.times()
+            wall, _, _ = timed(vgen_argv("render", "-q", "--fresh", str(specs[name])), folder)
+            after = os.times()
+            times[name].append(wall)
+            cpu[name].append(
+                after.children_user + after.children_system - before.children_user - before.children_system
+            )
+    frames = round(seconds * FPS)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    return {
+        "runs": times,
+        "cpu_s": cpu,
+        "median_s": med,
+        "ratio": med["graphics"] / med["plain"],
+        "pair_ratios": [g / p for p, g in zip(times["plain"], times["graphics"])],
+        "cpu_ms_per_frame": 1000 * (cpu_med["graphics"] - cpu_med["plain"]) / frames,
+        "seconds": seconds,
+    }

@@ -116,7 +116,7 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("suites", nargs="*", default=["compose", "transitions", "scaling", "resilience"])
+    ap.add_argument("suites", nargs="*", default=["compose", "transitions", "graphics", "scaling", "resilience"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of the slow peers (zoompan recipe, MoviePy)")
@@ -145,6 +145,15 @@ def main() -> None:
         print(
             f"ten non-fade transitions / ten fades: {tr['ratio']:.3f} (medians {tr['median_s']}, pairs "
             f"{[round(x, 3) for x in tr['pair_ratios']]})"
+        )
+    if "graphics" in args.suites:
+        import compose
+
+        out["graphics"] = gr = compose.graphics_suite(args.runs, args.seconds)
+        print(
+            f"with graphics (logo, captions, titles) / without: {gr['ratio']:.3f}, "
+            f"{gr['cpu_ms_per_frame']:.2f} ms of CPU per frame (medians {gr['median_s']}, pairs "
+            f"{[round(x, 3) for x in gr['pair_ratios']]})"
         )
     if "scaling" in args.suites:
         import compose

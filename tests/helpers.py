@@ -53,8 +53,10 @@ def gray_frames(ff: FFmpeg, path: Path, w: int, h: int, vf: str = "") -> np.ndar
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)
 
 
-def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
-    """Frame `index` (0-based) as an (h, w, 3) uint8 array."""
+def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int, bt709_in: bool = False) -> np.ndarray:
+    """Frame `index` (0-based) as an (h, w, 3) uint8 array (`bt709_in`: read as BT.709 limited
+    range, as `vgen frame` converts the frames it shows)."""
+    conversion = "scale=in_color_matrix=bt709:in_range=tv," if bt709_in else ""
     raw = subprocess.run(
         [
             ff.path,
@@ -63,7 +65,7 @@ def rgb_frame(ff: FFmpeg, path: Path, index: int, w: int, h: int) -> np.ndarray:
             "-i",
             str(path),
             "-vf",
-            f"select=eq(n\\,{index}),format=rgb24",
+            f"select=eq(n\\,{index}),{conversion}format=rgb24",
             "-frames:v",
             "1",
             "-f",
@@ -84,7 +86,7 @@ def made_up_facts(
     facts: Facts = {}
     for ref in loaded.spec.assets():
         p = loaded.resolve(ref.path)
-        if ref.role == "image":
+        if ref.role in ("image", "overlay"):
             facts[p] = ImageFacts(p, *image, 1, False, 1)
         elif ref.role == "video":
             facts[p] = AVFacts(p, clip_s, 320, 240, 25, True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vgen.errors import SpecError
 from vgen.ffmpeg import captions as captions_mod
-from vgen.ffmpeg import commands, probe
+from vgen.ffmpeg import commands, probe, titles
 from vgen.ffmpeg.binary import FFmpeg, find_ffmpeg, xfade_transitions
 from vgen.ffmpeg.captions import Captions
 from vgen.ffmpeg.commands import Command
@@ -42,14 +42,19 @@ class Checked:
     timeline: Timeline
     captions: Captions | None
     fonts_dir: Path | None
+    burned: tuple[Captions, ...] = ()  # the ASS scripts burned in: captions (unless burn: false), titles
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """What will not show as the spec wrote it: captions, and chapters against YouTube's rules."""
+        """What will not show as the spec wrote it: captions, title fonts, and chapters against
+        YouTube's rules."""
         tl = self.timeline
         where = [self.loaded.where(("slides", max(c.slide, 0), "chapter")) for c in tl.chapters]
         chapter_rules = chapters_mod.warnings(tl.chapters, tl.fps, tl.total_frames, where)
-        return (self.captions.warnings if self.captions else ()) + tuple(chapter_rules)
+        fonts = dict.fromkeys(t.look.font for t in tl.titles)
+        missing = [w for f in fonts if (w := captions_mod.font_warning(f, self.fonts_dir)) is not None]
+        own = self.captions.warnings if self.captions else ()
+        return tuple(dict.fromkeys((*own, *missing, *chapter_rules)))
 
 
 def load_and_check(
@@ -74,7 +79,7 @@ def load_and_check(
     tl = build_timeline(loaded, facts, limits)
     captions_mod.check_words(loaded, tl)
     caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
-    return Checked(loaded, ff, facts, tl, caps, fonts)
+    return Checked(loaded, ff, facts, tl, caps, fonts, titles.burn_scripts(loaded, tl, caps))
 
 
 def pick_compositor(checked: Checked, requested: str | None) -> tuple[str, str | None]:
@@ -120,20 +125,15 @@ class Prepared:
     compositor: str = "raw"  # see vgen.picture.source.choose
     compositor_notice: str | None = None
     warnings: tuple[str, ...] = ()
-
-    @property
-    def burned(self) -> Captions | None:
-        """The captions burned into the picture (none with subtitles.burn: false)."""
-        sub = self.loaded.spec.subtitles
-        return self.captions if sub is not None and sub.burn else None
+    burned: tuple[Captions, ...] = ()  # the ASS scripts burned into the picture (Checked.burned)
 
     @property
     def files(self) -> tuple[tuple[Path, str], ...]:
-        """Files the commands read that vgen writes first: the captions' ASS script, the chapters."""
+        """Files the commands read that vgen writes first: the ASS scripts, the chapters."""
         out = []
-        c = self.burned
-        if c is not None and c.ass_text is not None:
-            out.append((c.file_for(self.plan.work_dir), c.ass_text))
+        for c in self.burned:
+            if c.ass_text is not None:
+                out.append((c.file_for(self.plan.work_dir), c.ass_text))
         if self.plan.timeline.chapters:
             out.append((commands.chapters_path(self.plan), commands.chapters_metadata(self.plan)))
         return tuple(out)
@@ -173,9 +173,7 @@ def prepare(
     work = (work_dir or default_work_dir(output)).resolve()
     plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
     how, notice = pick_compositor(checked, compositor)
-    sub = loaded.spec.subtitles
-    burned = checked.captions if sub is not None and sub.burn else None
-    segs = tuple(commands.segment_command(ff, plan, s, burned, checked.fonts_dir, how) for s in plan.segments)
+    segs = tuple(commands.segment_command(ff, plan, s, checked.burned, checked.fonts_dir, how) for s in plan.segments)
     return Prepared(
         loaded,
         ff,
@@ -187,6 +185,7 @@ def prepare(
         how,
         notice,
         checked.warnings,
+        checked.burned,
     )
 
 
@@ -196,6 +195,12 @@ _TIMED_BY = {
     "narration": "narration + pad",
     "fills narration": "fills to the narration's end",
 }
+
+
+def clock_at(frame: int, tl: Timeline) -> str:
+    """A frame's time as H:MM:SS.ss."""
+    t = tl.frame_time(frame)
+    return f"{int(t // 3600)}:{int(t // 60 % 60):02d}:{t % 60:05.2f}"
 
 
 def _heredoc(path: Path, text: str, tag: str) -> str:
@@ -233,8 +238,25 @@ def dry_run_script(prep: Prepared, spec_label: str) -> str:
         block = chapters_mod.description(tl.chapters, tl.fps, tl.total_frames)
         out += [f"#   {line}" for line in block.splitlines()]
     if prep.captions is not None and prep.captions.cues:
-        burned = "burned in" if prep.burned is not None else "not burned in"
-        out.append(f"# captions: {len(prep.captions.cues)} cue(s), {burned}")
+        sub = prep.loaded.spec.subtitles
+        burned = "burned in" if sub is not None and sub.burn else "not burned in"
+        lit = ", the spoken word highlighted" if sub is not None and sub.highlight and prep.burned else ""
+        out.append(f"# captions: {len(prep.captions.cues)} cue(s), {burned}{lit}")
+    if tl.overlays:
+        out.append("# overlays (drawn over slides and transitions):")
+        for o in tl.overlays:
+            out.append(
+                f"#   {o.index + 1:>4} {o.path.name}: {o.width}x{o.height} at ({o.x}, {o.y}), opacity {o.opacity:g}, "
+                f"frames [{o.first}, {o.end}) = {clock_at(o.first, tl)}-{clock_at(o.end, tl)}"
+            )
+    if tl.titles:
+        out.append("# titles (libass, in the captions' pass):")
+        for title in tl.titles:
+            made = "chapter" if title.index < 0 else f"titles[{title.index}]"
+            out.append(
+                f"#   {made}: {title.text!r} {title.style}, {title.animation}, frames [{title.first}, {title.end}) "
+                f"= {clock_at(title.first, tl)}-{clock_at(title.end, tl)}"
+            )
     for w in prep.warnings:
         out.append(f"# warning: {w}")
     out.append("# segments:")

@@ -13,17 +13,17 @@ def words(text: str, step: float = 0.4, length: float = 0.3) -> list[cues.Word]:
 
 def test_word_timed_cues_follow_the_words_exactly():
     got = cues.from_words(words("One two three. Four five six."), offset=10.0)
-    assert [text for _, _, text in got] == ["One two three.", "Four five six."]
-    assert [x for s, e, _ in got for x in (s, e)] == pytest.approx([10.0, 11.1, 11.2, 12.3])
+    assert [text for _, _, text, _ in got] == ["One two three.", "Four five six."]
+    assert [x for s, e, *_ in got for x in (s, e)] == pytest.approx([10.0, 11.1, 11.2, 12.3])
 
 
 def test_cues_hold_two_lines_of_42_characters_and_7_seconds_at_most():
     text = " ".join(f"word{i:02d}" for i in range(60))
-    for start, end, body in cues.from_words(words(text, step=0.3), offset=0.0):
+    for start, end, body, _ in cues.from_words(words(text, step=0.3), offset=0.0):
         lines = body.split("\n")
         assert len(lines) <= 2 and all(len(line) <= 42 for line in lines) and end - start <= 7.0 + 1e-9
     slow = cues.from_words(words("a b c d e f g h i j k l", step=1.0), offset=0.0)
-    assert all(end - start <= 7.0 for start, end, _ in slow) and len(slow) == 2
+    assert all(end - start <= 7.0 for start, end, *_ in slow) and len(slow) == 2
 
 
 def test_a_full_cue_breaks_at_punctuation_first():
@@ -34,10 +34,10 @@ def test_a_full_cue_breaks_at_punctuation_first():
 
 def test_sentences_share_the_clip_by_their_length_without_words():
     got = cues.from_text("Short one. A much longer second sentence here.", 0.0, 8.0)
-    assert [round(e - s, 3) for s, e, _ in got] == [round(8 * 10 / 45, 3), round(8 * 35 / 45, 3)]
+    assert [round(e - s, 3) for s, e, *_ in got] == [round(8 * 10 / 45, 3), round(8 * 35 / 45, 3)]
     assert got[0][0] == 0.0 and abs(got[-1][1] - 8.0) < 1e-9
     long = cues.from_text("A much longer second sentence here, and it goes on.", 0.0, 20.0)
-    assert len(long) == 3 and all(e - s <= 7.0 for s, e, _ in long)  # split: no cue over 7 s
+    assert len(long) == 3 and all(e - s <= 7.0 for s, e, *_ in long)  # split: no cue over 7 s
 
 
 def test_vgen_and_whisper_word_timings_read_the_same():

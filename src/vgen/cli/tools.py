@@ -33,6 +33,21 @@ def frame(
     out.print(f"{r.path}: frame {r.frame} ({r.seconds:.3f} s), slide(s) {', '.join(map(str, r.slides))}")
 
 
+@command()
+def thumbnail(
+    spec: Path = SpecArg,
+    at: str = typer.Option(..., "--at", help="Time of the frame: HH:MM:SS.s, MM:SS.s or seconds."),
+    title: str | None = typer.Option(None, "--title", help="Text over it, in the thumbnail style."),
+    output: Path = typer.Option(Path("thumbnail.jpg"), "--output", "-o", help="JPEG to write."),
+) -> None:
+    """A 1280x720 JPEG under 2 MB (YouTube's limits) from the exact frame at a time, with a title."""
+    from vgen.tools.frame import parse_time
+    from vgen.tools.thumbnail import render_thumbnail
+
+    r = render_thumbnail(spec, output, parse_time(at), title)
+    out.print(f"{r.path}: 1280x720 JPEG, {r.bytes / 1e6:.2f} MB, from frame {r.frame} ({r.seconds:.3f} s)")
+
+
 @command("compare")
 def compare_cmd(
     a: Path = typer.Argument(..., help="The reference video (e.g. the old renderer's)."),

@@ -42,11 +42,17 @@ class Captions:
         return hashlib.sha256(body.encode()).hexdigest()
 
     def segment_digest(self, t0: float, t1: float) -> str:
-        """What decides a segment's captions: the style and the cues on screen in [t0, t1)."""
+        """What decides a segment's pixels: the script's head (styles) and its events on screen in
+        [t0, t1), read from the script itself, so captions, highlights and titles all count."""
         if self.ass_text is None:
             return self.digest
-        head = self.ass_text.split("[Events]")[0]
-        shown = [f"{c.start}:{c.end}:{c.text}" for c in self.cues if c.start < t1 and c.end > t0]
+        head, _, events = self.ass_text.partition("[Events]")
+        shown = []
+        for line in events.splitlines():
+            if line.startswith("Dialogue:"):
+                parts = line.split(",", 3)
+                if len(parts) == 4 and _ass_seconds(parts[1]) < t1 and _ass_seconds(parts[2]) > t0:
+                    shown.append(line)
         return hashlib.sha256((head + "\n".join(shown)).encode()).hexdigest()
 
     def file_for(self, work_dir: Path) -> Path:
@@ -115,16 +121,26 @@ def ass_color(color: str) -> str:
     return f"&H{a}{rgb[4:6]}{rgb[2:4]}{rgb[0:2]}".upper()
 
 
-def _ass_time(t: float) -> str:
+def ass_time(t: float) -> str:
     cs = int(round(t * 100))
     return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def _literal(text: str) -> str:
+    text = text.replace("\\", "\\\u2060")  # a word joiner after "\" keeps it literal for libass
+    return text.replace("{", "\\{").replace("}", "\\}")
+
+
+def ass_literal(text: str) -> str:
+    """Plain text as ASS (titles): braces and backslashes are text, never override codes; line
+    breaks become \\N; nothing else is read as markup."""
+    return _literal(text.replace("\r\n", "\n").replace("\r", "\n")).replace("\n", "\\N")
 
 
 def ass_text_of(body: str) -> str:
     """Cue text as literal ASS: braces and backslashes cannot become override codes; SRT's
     <i>, <b>, <u> become ASS tags, other markup is dropped; line breaks become \\N."""
-    body = body.replace("\\", "\\\u2060")  # a word joiner after "\" keeps it literal for libass
-    body = body.replace("{", "\\{").replace("}", "\\}")
+    body = _literal(body)
     for tag, code in (("i", "i"), ("b", "b"), ("u", "u")):
         body = re.sub(rf"<{tag}>", rf"{{\\{code}1}}", body, flags=re.I)
         body = re.sub(rf"</{tag}>", rf"{{\\{code}0}}", body, flags=re.I)
@@ -132,8 +148,25 @@ def ass_text_of(body: str) -> str:
     return body.replace("\n", "\\N")
 
 
-def to_ass(cues: list[Cue], style: SubtitleStyle, width: int, height: int) -> str:
-    """One ASS script in output pixels (PlayRes = frame size), so size and margins are pixels."""
+ASS_FORMAT = (
+    "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+    "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+    "MarginL, MarginR, MarginV, Encoding"
+)
+
+
+def to_ass(
+    cues: list[Cue] | tuple[Cue, ...],
+    style: SubtitleStyle,
+    width: int,
+    height: int,
+    highlight: str | None = None,
+    styles: tuple[str, ...] = (),
+    events: tuple[str, ...] = (),
+) -> str:
+    """One ASS script in output pixels (PlayRes = frame size), so size and margins are pixels:
+    the cues in the Default style (with `highlight`, the word being spoken in that colour), then
+    the given `styles` and `events` (titles: `ffmpeg/titles`)."""
     head = [
         "[Script Info]",
         "ScriptType: v4.00+",
@@ -143,20 +176,59 @@ def to_ass(cues: list[Cue], style: SubtitleStyle, width: int, height: int) -> st
         "ScaledBorderAndShadow: yes",
         "",
         "[V4+ Styles]",
-        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
-        "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
-        "MarginL, MarginR, MarginV, Encoding",
+        ASS_FORMAT,
         f"Style: Default,{style.font},{style.size},{ass_color(style.color)},&H000000FF,"
         f"{ass_color(style.outline_color)},&H80000000,0,0,0,0,100,100,0,0,1,{style.outline:g},0,"
         f"{_ALIGN[style.position]},{max(10, width // 20)},{max(10, width // 20)},{style.margin_v},1",
+        *styles,
         "",
         "[Events]",
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
-    events = [
-        f"Dialogue: 0,{_ass_time(c.start)},{_ass_time(c.end)},Default,,0,0,0,,{ass_text_of(c.text)}" for c in cues
-    ]
-    return "\n".join(head + events) + "\n"
+    lines = []
+    for c in cues:
+        if highlight is not None and c.words:
+            lines += _highlighted(c, highlight)
+        else:
+            lines.append(_dialogue(c.start, c.end, ass_text_of(c.text)))
+    return "\n".join(head + lines + list(events)) + "\n"
+
+
+def _dialogue(start: float, end: float, text: str, style: str = "Default", layer: int = 0) -> str:
+    return f"Dialogue: {layer},{ass_time(start)},{ass_time(end)},{style},,0,0,0,,{text}"
+
+
+def _highlighted(c: Cue, color: str) -> list[str]:
+    """A cue as consecutive events, one per stretch between word edges: the same lines each time
+    (so nothing moves), the word being spoken in `color`, none in the pauses between words."""
+    edges = sorted({c.start, c.end, *(min(max(t, c.start), c.end) for w in c.words for t in (w.start, w.end))})
+    hl = ass_color(color)[4:]  # BBGGRR of &HAABBGGRR
+    out: list[tuple[float, float, int | None]] = []
+    for a, b in zip(edges, edges[1:]):
+        if b - a < 0.005:
+            continue
+        spoken = next((k for k, w in enumerate(c.words) if w.start <= a and b <= w.end), None)
+        if out and out[-1][2] == spoken and abs(out[-1][1] - a) < 1e-9:
+            out[-1] = (out[-1][0], b, spoken)
+        else:
+            out.append((a, b, spoken))
+    return [_dialogue(a, b, _marked(c, k, hl)) for a, b, k in out]
+
+
+def _marked(c: Cue, k: int | None, bgr: str) -> str:
+    """The cue's text as ASS with word k (of its words, in order) in colour &HBBGGRR."""
+    if k is None:
+        return ass_text_of(c.text)
+    text, at = c.text, 0
+    for n, w in enumerate(c.words):
+        found = text.find(w.word, at)
+        if found < 0:  # a word the text does not hold as written: no highlight rather than a wrong one
+            return ass_text_of(c.text)
+        if n == k:
+            before, word, after = text[:found], text[found : found + len(w.word)], text[found + len(w.word) :]
+            return ass_text_of(before) + f"{{\\1c&H{bgr}&}}" + ass_text_of(word) + "{\\r}" + ass_text_of(after)
+        at = found + len(w.word)
+    return ass_text_of(c.text)
 
 
 def font_warning(font: str, fonts_dir: Path | None) -> str | None:
@@ -171,7 +243,7 @@ def font_warning(font: str, fonts_dir: Path | None) -> str | None:
         return None
     got = subprocess.run(["fc-match", "--format", "%{family}", font], capture_output=True, text=True).stdout
     if font.lower() not in [f.strip().lower() for f in got.split(",")]:
-        return f"font {font!r} is not installed; captions use {got.split(',')[0] or 'a fallback font'} instead"
+        return f"font {font!r} is not installed; text in it uses {got.split(',')[0] or 'a fallback font'} instead"
     return None
 
 
@@ -360,13 +432,19 @@ def read_words(path: Path, clip_s: float) -> list[made.Word]:
     return words
 
 
-def _to_centiseconds(spans: list[tuple[float, float, str]]) -> list[Cue]:
+def _to_centiseconds(spans: list[made.Span]) -> list[Cue]:
     """Cues at the 10 ms grid of ASS, so a sidecar file carries exactly the times that are burned."""
     out: list[Cue] = []
-    for start, end, text in spans:
-        s, e = round(start * 100) / 100, round(end * 100) / 100
+
+    def cs(t: float) -> float:
+        return round(t * 100) / 100
+
+    for start, end, text, words in spans:
+        s, e = cs(start), cs(end)
         if e > s:
-            out.append(Cue(len(out) + 1, 0, s, e, text))
+            out.append(
+                Cue(len(out) + 1, 0, s, e, text, tuple(made.Word(w.word, cs(w.start), cs(w.end)) for w in words))
+            )
     return out
 
 
@@ -390,7 +468,7 @@ def check_words(loaded: LoadedSpec, tl: Timeline) -> None:
 def cues_from_slides(loaded: LoadedSpec, tl: Timeline) -> list[Cue]:
     """Cues from each slide's `text`: over its narration (timed by its words where given, else
     spread by sentence length), or over its own time when it has no narration."""
-    spans: list[tuple[float, float, str]] = []
+    spans: list[made.Span] = []
     clips = tl.clips
     for s in tl.slides:
         slide = loaded.spec.slides[s.index]
@@ -411,19 +489,22 @@ def cues_from_slides(loaded: LoadedSpec, tl: Timeline) -> list[Cue]:
 def for_spec(
     loaded: LoadedSpec, tl: Timeline, ff: FFmpeg, limits: CaptionLimits | None = None
 ) -> tuple[Captions | None, Path | None]:
-    """The spec's captions, checked (against `limits` where given), and the fonts folder; errors
-    name the spec line as well as the caption's."""
+    """The spec's captions, checked (against `limits` where given), and the fonts folder (of
+    captions and titles alike); errors name the spec line as well as the caption's."""
     sub = loaded.spec.subtitles
-    if sub is None:
-        return None, None
-    if not ff.has_filter("ass"):
+    fonts = None
+    if loaded.spec.fonts is not None:
+        loc, rel = loaded.spec.fonts
+        fonts = loaded.resolve(rel).resolve()
+        if not fonts.is_dir():
+            raise SpecError(f"{loaded.where(loc)}: {fonts} is not a folder", "fix the fonts folder's path")
+    if (sub is not None or tl.titles) and not ff.has_filter("ass"):
         raise FFmpegError(
-            f"{ff.path} has no libass (filter 'ass'): captions cannot be burned in",
+            f"{ff.path} has no libass (filter 'ass'): captions and titles cannot be burned in",
             "use Debian's ffmpeg or the imageio-ffmpeg wheel (VGEN_FFMPEG)",
         )
-    fonts = loaded.resolve(sub.fonts_dir).resolve() if sub.fonts_dir else None
-    if fonts is not None and not fonts.is_dir():
-        raise SpecError(f"{loaded.where(('subtitles', 'fonts_dir'))}: {fonts} is not a folder", "fix fonts_dir")
+    if sub is None:
+        return None, fonts
     if sub.path is None:  # from: text
         cues = cues_from_slides(loaded, tl)
         warnings: list[str] = []
@@ -436,7 +517,9 @@ def for_spec(
             check_cue_limits([(c.number, c.line, c.start, c.end, c.text) for c in cues], "captions", limits)
         if (w := font_warning(sub.style.font, fonts)) is not None:
             warnings.append(w)
-        ass = to_ass(cues, sub.style, tl.width, tl.height)
+        if sub.highlight is not None and not any(c.words for c in cues):
+            warnings.append("subtitles.highlight needs word timings (slides' words:); the captions are not highlighted")
+        ass = to_ass(cues, sub.style, tl.width, tl.height, sub.highlight)
         return Captions(loaded.path, ass, tuple(cues), tuple(warnings)), fonts
     if sub.sidecar and Path(sub.path).suffix.lower() in (".ass", ".ssa"):
         raise SpecError(

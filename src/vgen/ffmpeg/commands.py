@@ -105,15 +105,22 @@ def raw_input(tl: Timeline) -> Any:
 
 
 def frames_stream(
-    ff: FFmpeg, tl: Timeline, first: int, end: int, subs: Path | None, fonts_dir: Path | None, compositor: str = "raw"
+    ff: FFmpeg,
+    tl: Timeline,
+    first: int,
+    end: int,
+    subs: tuple[Path, ...],
+    fonts_dir: Path | None,
+    compositor: str = "raw",
 ) -> tuple[Any, Source | None]:
     """The video of global frames [first, end): piped raw from `vgen.picture` ("raw", see `source.choose`),
-    or the FFmpeg filter graph ("ffmpeg"); captions are burned in by FFmpeg either way."""
+    or the FFmpeg filter graph ("ffmpeg"); overlays are drawn by that compositor, the ASS scripts
+    (captions, titles) burned in by FFmpeg either way."""
     if compositor == "ffmpeg":
         return graph.segment_graph(tl, first, end, subs, fonts_dir), None
     source = build_source(ff, tl, first, end)
     stream = raw_input(tl).video
-    if subs is not None:
+    if subs:
         stream = graph.burn_captions(stream, first, subs, fonts_dir).filter("format", "yuv420p")
     return stream, source
 
@@ -122,17 +129,17 @@ def segment_command(
     ff: FFmpeg,
     plan: Plan,
     seg: Segment,
-    captions: Captions | None = None,
+    scripts: tuple[Captions, ...] = (),
     fonts_dir: Path | None = None,
     compositor: str = "raw",
 ) -> Command:
     tl = plan.timeline
-    subs = captions.file_for(plan.work_dir) if captions else None
+    subs = tuple(c.file_for(plan.work_dir) for c in scripts)
     stream, source = frames_stream(ff, tl, seg.first, seg.end, subs, fonts_dir, compositor)
     stub = plan.work_dir / f"{_PLACEHOLDER}.mp4"
     out = ffm.output(stream, str(partial_path(stub)), f="mp4", **_pairs(plan.encoder.args))
     argv, text = compile_args(ff, out, stub.with_suffix(".graph.txt"))
-    sources = {str(s.source) for s in tl.slides}
+    sources = {str(s.source) for s in tl.slides} | {str(o.path) for o in tl.overlays}
 
     def pathless(args: tuple[str, ...]) -> str:  # the media's contents are in the plan key, not their paths
         return " ".join("<input>" if a in sources else a for a in args[1:] if _PLACEHOLDER not in a)
@@ -156,11 +163,15 @@ def segment_command(
                 for layer in source.layers
             )
             + repr([(b.type, b.first - seg.first, b.frames) for b in source.blends])
+            + "".join(
+                "\n" + pathless(o.argv) + repr((o.x, o.y, o.width, o.height, o.first - seg.first, o.end - seg.first))
+                for o in source.overlays
+            )
         )
-    if captions is not None and subs is not None:
-        # Only the cues on screen in this segment decide its pixels, not the whole caption file.
-        t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
-        recipe = recipe.replace(graph.escape_value(str(subs)), captions.segment_digest(t0, t1))
+    # Only the events on screen in this segment decide its pixels, not the whole script.
+    t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
+    for c, path in zip(scripts, subs):
+        recipe = recipe.replace(graph.escape_value(str(path)), c.segment_digest(t0, t1))
     final = segment_path(plan, seg, recipe)
     argv = tuple(a.replace(_PLACEHOLDER, final.stem) for a in argv)
     script = final.with_suffix(".graph.txt") if text else None

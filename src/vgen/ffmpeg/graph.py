@@ -20,6 +20,7 @@ import ffmpeg as ffm
 from vgen.ffmpeg.binary import INPUT_SAFETY
 from vgen.model import kenburns
 from vgen.model.facts import AVFacts, ImageFacts
+from vgen.model.graphics import OverlayTL
 from vgen.model.timeline import SlideTL, Timeline
 
 # EXIF orientation -> filters that show the image upright.
@@ -281,18 +282,68 @@ def _shared_inputs(tl: Timeline, shown: list[tuple[SlideTL, int, int]]) -> list[
     return streams
 
 
-def burn_captions(stream: Any, first: int, captions: Path, fonts_dir: Path | None) -> Any:
-    """Captions timed on the global timeline: frames carry their global number while libass draws."""
+def burn_captions(stream: Any, first: int, scripts: tuple[Path, ...], fonts_dir: Path | None) -> Any:
+    """ASS scripts (captions, titles) burned in order, timed on the global timeline: frames carry
+    their global number while libass draws."""
     s = stream.filter("setpts", f"N+{first}")
     kw = {"fontsdir": str(fonts_dir)} if fonts_dir else {}
-    return s.filter("ass", filename=str(captions), **kw).filter("setpts", "N")
+    for script in scripts:
+        s = s.filter("ass", filename=str(script), **kw)
+    return s.filter("setpts", "N")
+
+
+def overlay_input(o: OverlayTL, fps: Fraction) -> Any:
+    """An overlay's image, decoded once (one frame)."""
+    return ffm.input(
+        str(o.path),
+        f="image2",
+        pattern_type="none",
+        framerate=rate(fps),
+        noautorotate=None,
+        protocol_whitelist="file",
+        **decoder_args(o.facts),
+    )
+
+
+def overlay_stream(inp: Any, o: OverlayTL) -> Any:
+    """An overlay as one yuva444p frame at its size on the frame: upright, scaled with its colours
+    premultiplied (transparent pixels' colours never bleed into the edges: no dark fringes), then
+    straight alpha again with the opacity applied once, converted as the slides are (BT.709 limited),
+    so a logo's colours match its PNG."""
+    s = inp
+    for name, kw in _ORIENT.get(o.facts.orientation, []):
+        s = s.filter(name, **kw)
+    s = s.filter("format", "rgba").filter("premultiply", inplace=1)
+    s = s.filter("scale", o.width, o.height, flags=SCALE_FLAGS).filter("unpremultiply", inplace=1)
+    if o.opacity < 1:
+        s = s.filter("colorchannelmixer", aa=f"{o.opacity:.6g}")
+    return yuv(s, "yuva444p")
+
+
+def draw_overlays(stream: Any, tl: Timeline, first: int, end: int) -> Any:
+    """The FFmpeg compositor's overlays over a yuv444p stream of global frames [first, end)."""
+    for o in tl.overlays:
+        a, b = max(o.first, first) - first, min(o.end, end) - first
+        if b <= a:
+            continue
+        logo = overlay_stream(overlay_input(o, tl.fps).video, o)
+        stream = ffm.filter(
+            [stream, logo],
+            "overlay",
+            x=o.x,
+            y=o.y,
+            format="yuv444",
+            eof_action="repeat",
+            enable=f"between(n,{a},{b - 1})",
+        )
+    return stream
 
 
 def segment_graph(
-    tl: Timeline, first: int, end: int, captions: Path | None = None, fonts_dir: Path | None = None
+    tl: Timeline, first: int, end: int, captions: tuple[Path, ...] = (), fonts_dir: Path | None = None
 ) -> Any:
     """The stream of global frames [first, end): visible slides joined by their transitions,
-    captions burned in."""
+    overlays over them, captions and titles burned in."""
     shown = [
         (s, max(s.clip_start, first) - s.clip_start, min(s.clip_end, end) - max(s.clip_start, first))
         for s in tl.visible(first, end)
@@ -321,6 +372,7 @@ def segment_graph(
             # concat outputs a microsecond time base; xfade needs both inputs in 1/fps.
             acc = _timebase(ffm.filter([acc, s], "concat", n=2, v=1, a=0), tl.fps)
     assert acc is not None, "a segment shows at least one slide"
-    if captions is not None:
+    acc = draw_overlays(acc, tl, first, end)
+    if captions:
         acc = burn_captions(acc, first, captions, fonts_dir)
     return acc.filter("format", "yuv420p")

@@ -279,7 +279,7 @@ def gather(loaded: LoadedSpec, ff: FFmpeg, *, decode: bool = False) -> Facts:
 
 
 def _probe(ff: FFmpeg, path: Path, role: str, decode: bool) -> ImageFacts | AVFacts:
-    if role == "image":
+    if role in ("image", "overlay"):
         return image_facts(path, decode=decode)
     av = av_facts(ff, path)
     if role == "video" and not av.has_video:

@@ -29,6 +29,7 @@ class Cue:
     start: float  # seconds on the output's timeline
     end: float
     text: str  # lines joined by "\n"
+    words: tuple[Word, ...] = ()  # with word timings: each word of `text`, in order, on the video's timeline
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,14 @@ def _punctuation_cut(group: Sequence[Word]) -> int:
     return len(group)
 
 
-def from_words(words: Sequence[Word], offset: float, end_by: float | None = None) -> list[tuple[float, float, str]]:
-    """(start, end, text) of cues that follow the words exactly, `offset` seconds into the video
-    (the clip's start); a cue never runs past `end_by`."""
-    out = []
+Span = tuple[float, float, str, tuple[Word, ...]]  # start, end, text, its words on the video's timeline
+
+
+def from_words(words: Sequence[Word], offset: float, end_by: float | None = None) -> list[Span]:
+    """(start, end, text, words) of cues that follow the words exactly, `offset` seconds into the
+    video (the clip's start); a cue never runs past `end_by`. The words come along, moved by
+    `offset`, so the spoken one can be highlighted."""
+    out: list[Span] = []
     for group in _groups(words):
         if not group:
             continue
@@ -131,7 +136,8 @@ def from_words(words: Sequence[Word], offset: float, end_by: float | None = None
         if end_by is not None:
             end = min(end, end_by)
         if end > start:
-            out.append((start, end, "\n".join(lines_of([w.word for w in group]))))
+            moved = tuple(Word(w.word, offset + w.start, min(offset + w.end, end)) for w in group)
+            out.append((start, end, "\n".join(lines_of([w.word for w in group])), moved))
     return out
 
 
@@ -139,7 +145,7 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
 
 
-def from_text(text: str, start: float, end: float) -> list[tuple[float, float, str]]:
+def from_text(text: str, start: float, end: float) -> list[Span]:
     """(start, end, text) of cues spreading `text` over [start, end): each sentence gets a share of
     the time in proportion to its characters, and is cut into cues of two lines at the most."""
     pieces: list[str] = []
@@ -156,13 +162,14 @@ def from_text(text: str, start: float, end: float) -> list[tuple[float, float, s
     total = sum(len(p) for p in pieces)
     if not pieces or end <= start:
         return []
-    out, t = [], start
+    out: list[Span] = []
+    t = start
     for p in pieces:
         span = (end - start) * len(p) / total
         words = p.split()
         parts = min(len(words), math.ceil(span / MAX_CUE_S - 1e-9))  # no cue longer than MAX_CUE_S
         for k in range(parts):
             chunk = words[k * len(words) // parts : (k + 1) * len(words) // parts]
-            out.append((t + span * k / parts, t + span * (k + 1) / parts, "\n".join(lines_of(chunk))))
+            out.append((t + span * k / parts, t + span * (k + 1) / parts, "\n".join(lines_of(chunk)), ()))
         t += span
     return out

@@ -127,6 +127,17 @@ def segment_key(
                 "orientation": getattr(s.facts, "orientation", 1),
             }
         )
+    overlays = [
+        {
+            "content": digest(o.path),
+            "orientation": o.facts.orientation,
+            "rect": [o.x, o.y, o.width, o.height],
+            "frames": [max(o.first, first) - first, min(o.end, end) - first],
+            "opacity": o.opacity,
+        }
+        for o in tl.overlays
+        if o.first < end and o.end > first
+    ]
     return _hash(
         {
             "v": GRAPH_VERSION,
@@ -137,6 +148,7 @@ def segment_key(
             "encoder": list(encoder.args),
             "ffmpeg": ffmpeg_version,
         }
+        | ({"overlays": overlays} if overlays else {})  # a key without graphics stays as it was
     )
 
 

@@ -6,12 +6,13 @@ spec path (`spec.yaml:14 slides[3].duration: must be greater than 0`) and says h
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from vgen.errors import SpecError
@@ -98,6 +99,28 @@ DAY = 86_400  # seconds: no one number of a spec stands for more (the whole vide
 Encoder = Literal["auto", "h264_nvenc", "hevc_nvenc", "libx264", "libx265"]
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
 Fit = Literal["cover", "contain"]
+
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)$")
+
+
+def clock_seconds(text: str) -> float:
+    """'01:02:03.5', '2:03.5' or '123.5' -> seconds; ValueError for anything else."""
+    m = _CLOCK.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a time: write it as HH:MM:SS.s, MM:SS.s or seconds")
+    seconds = 0.0
+    for part in (p for p in m.groups() if p is not None):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def _seconds(v: Any) -> Any:
+    return clock_seconds(v) if isinstance(v, str) else v
+
+
+# A point in the video: seconds, or a clock string ("00:12:30") as people read it off a player.
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0, le=DAY)]
 
 
 class _Model(BaseModel):
@@ -283,6 +306,11 @@ class Subtitles(_Model):
         default_factory=list, description="Also write the cues as these files next to the video (YouTube's upload)."
     )
     burn: bool = Field(True, description="false: sidecar files only; the picture is left alone.")
+    highlight: str | None = Field(
+        None,
+        pattern=_COLOR,
+        description="With word timings (slides' words:): the word being spoken in this colour, karaoke-style.",
+    )
 
     @model_validator(mode="after")
     def _one_origin(self) -> Subtitles:
@@ -293,7 +321,78 @@ class Subtitles(_Model):
         return self
 
 
-AssetRole = Literal["image", "video", "narration", "clip", "words", "music", "subtitles", "fonts"]
+_CSS_COLOR = r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$"
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
+Align = Literal["top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"]
+STYLE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class Point(_Model):
+    x: float = Field(ge=0, le=1, description="Centre of the overlay, 0..1 of the frame width.")
+    y: float = Field(ge=0, le=1, description="Centre of the overlay, 0..1 of the frame height.")
+
+
+class Overlay(_Model):
+    image: str = Field(description="PNG or WebP (with alpha), or any image: drawn over the picture.")
+    position: Corner | Point = Field("top-right", description="A corner, center, or {x, y}: its centre.")
+    width: float = Field(0.12, gt=0, le=1, description="Of the frame width (the height keeps the aspect).")
+    margin: float = Field(0.03, ge=0, le=0.5, description="Distance from the frame's edges, of the frame height.")
+    opacity: float = Field(1.0, ge=0, le=1, description="Applied once, over the image's own alpha.")
+    start: Seconds = Field(0, description="Seconds (or HH:MM:SS) it appears.")
+    end: Seconds | None = Field(None, description="Seconds (or HH:MM:SS) it goes; null: the video's end.")
+
+    @model_validator(mode="after")
+    def _order(self) -> Overlay:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must be after start ({self.start:g} s)")
+        return self
+
+
+class TitleAt(_Model):
+    slide: int | None = Field(None, ge=1, description="The title starts with this slide (1 = the first).")
+    time: Seconds | None = Field(None, description="Or at this time: seconds or HH:MM:SS.")
+
+    @model_validator(mode="after")
+    def _one(self) -> TitleAt:
+        if (self.slide is None) == (self.time is None):
+            raise ValueError("give exactly one of slide: (1 = the first) or time:")
+        return self
+
+
+Animation = Literal["fade", "slide-up", "none"]
+
+
+class Title(_Model):
+    text: str = Field(min_length=1, max_length=500, description="Plain text (never ASS tags); a newline breaks it.")
+    at: TitleAt
+    duration: float = Field(4, gt=0, le=3600, description="Seconds on screen.")
+    style: str = Field("title", pattern=STYLE_NAME, description="title, lower-third, thumbnail or one of styles:.")
+    animation: Animation = "fade"
+
+
+class ChapterTitles(_Model):
+    style: str = Field("title", pattern=STYLE_NAME)
+    duration: float = Field(4, gt=0, le=3600)
+    animation: Animation = "fade"
+
+
+class TextStyle(_Model):
+    """A named look for titles; what it leaves out comes from the built-in style of the same name
+    (or from `title`)."""
+
+    font: str | None = Field(None, pattern=r"^[^,{}\\\n\r]+$", description="Font family (no commas).")
+    size: int | None = Field(None, ge=4, le=1000, description="Font size in output pixels.")
+    color: str | None = Field(None, pattern=_CSS_COLOR, description="#RRGGBB or #RRGGBBAA (AA: FF = opaque).")
+    outline: float | None = Field(None, ge=0, le=50, description="Outline width in pixels.")
+    outline_color: str | None = Field(None, pattern=_CSS_COLOR)
+    box: str | None = Field(None, pattern=_CSS_COLOR, description="A box behind the text: #RRGGBB or #RRGGBBAA.")
+    bold: bool | None = None
+    align: Align | None = Field(None, description="Where on the frame, e.g. center, bottom-left.")
+    margin_x: int | None = Field(None, ge=0, le=4000, description="Distance from the left/right edge in pixels.")
+    margin_v: int | None = Field(None, ge=0, le=4000, description="Distance from the top/bottom edge in pixels.")
+
+
+AssetRole = Literal["image", "video", "narration", "clip", "words", "music", "subtitles", "fonts", "overlay"]
 
 
 @dataclass(frozen=True)
@@ -319,6 +418,45 @@ class Spec(_Model):
         max_length=500,
         description="Title of the 0:00 chapter vgen adds when slides have chapters but the first slide does not.",
     )
+    overlays: list[Overlay] = Field(default_factory=list, description="Images over the picture (a channel logo).")
+    titles: list[Title] = Field(default_factory=list, description="Text events over the picture.")
+    chapter_titles: bool | ChapterTitles = Field(
+        False, description="true (or a style, duration, animation): a title of each chapter at its start."
+    )
+    styles: dict[str, TextStyle] = Field(default_factory=dict, description="Named looks of titles.")
+    fonts_dir: str | None = Field(None, description="Folder of font files for titles and captions.")
+
+    @field_validator("styles")
+    @classmethod
+    def _style_names(cls, v: dict[str, TextStyle]) -> dict[str, TextStyle]:
+        for name in v:
+            if not re.match(STYLE_NAME, name):
+                raise ValueError(f"style name {name!r}: letters, digits, '-' and '_' only")
+        return v
+
+    @model_validator(mode="after")
+    def _known_styles(self) -> Spec:
+        known = {"title", "lower-third", "thumbnail", *self.styles}
+        chosen = [(f"titles[{i}].style", t.style) for i, t in enumerate(self.titles)]
+        if isinstance(self.chapter_titles, ChapterTitles):
+            chosen.append(("chapter_titles.style", self.chapter_titles.style))
+        for where, name in chosen:
+            if name not in known:
+                raise ValueError(
+                    f"{where}: unknown style {name!r}; use title, lower-third, thumbnail or add it to styles:"
+                )
+        if self.fonts_dir is not None and self.subtitles is not None and self.subtitles.fonts_dir is not None:
+            raise ValueError("fonts_dir and subtitles.fonts_dir: give the fonts folder once (fonts_dir)")
+        return self
+
+    @property
+    def fonts(self) -> tuple[tuple[str, ...], str] | None:
+        """Where the spec names its fonts folder, and the folder as written (one for all text)."""
+        if self.fonts_dir is not None:
+            return ("fonts_dir",), self.fonts_dir
+        if self.subtitles is not None and self.subtitles.fonts_dir is not None:
+            return ("subtitles", "fonts_dir"), self.subtitles.fonts_dir
+        return None
 
     @model_validator(mode="after")
     def _one_narration(self) -> Spec:
@@ -351,11 +489,12 @@ class Spec(_Model):
             for i, track in enumerate(self.audio.tracks):
                 loc: tuple[str | int, ...] = ("audio", "music", "path") if single else ("audio", "music", i, "path")
                 refs.append(AssetRef(loc, track.path, "music"))
-        if self.subtitles is not None:
-            if self.subtitles.path is not None:
-                refs.append(AssetRef(("subtitles", "path"), self.subtitles.path, "subtitles"))
-            if self.subtitles.fonts_dir is not None:
-                refs.append(AssetRef(("subtitles", "fonts_dir"), self.subtitles.fonts_dir, "fonts"))
+        if self.subtitles is not None and self.subtitles.path is not None:
+            refs.append(AssetRef(("subtitles", "path"), self.subtitles.path, "subtitles"))
+        for i, ov in enumerate(self.overlays):
+            refs.append(AssetRef(("overlays", i, "image"), ov.image, "overlay"))
+        if self.fonts is not None:
+            refs.append(AssetRef(self.fonts[0], self.fonts[1], "fonts"))
         return refs
 
 
@@ -540,7 +679,18 @@ def as_draft(loaded: LoadedSpec) -> LoadedSpec:
             update={"size": max(4, st.size // 2), "outline": st.outline / 2, "margin_v": st.margin_v // 2}
         )
         update["subtitles"] = spec.subtitles.model_copy(update={"style": style})
+    if spec.styles:  # titles' own sizes are output pixels too (the built-in looks scale by themselves)
+        update["styles"] = {name: _halved(s) for name, s in spec.styles.items()}
     return LoadedSpec(spec.model_copy(update=update), loaded.path, loaded.base_dir, loaded.lines)
+
+
+def _halved(style: TextStyle) -> TextStyle:
+    half = {
+        k: max(4 if k == "size" else 0, v // 2) for k in ("size", "margin_x", "margin_v") if (v := getattr(style, k))
+    }
+    if style.outline is not None:
+        half["outline"] = style.outline / 2
+    return style.model_copy(update=half)
 
 
 def json_schema() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from vgen.errors import SpecError
-from vgen.model import kenburns
+from vgen.model import graphics, kenburns
 from vgen.model.chapters import Chapter, chapters
 from vgen.model.facts import AVFacts, Facts, ImageFacts
 from vgen.model.limits import Limits
@@ -88,6 +88,8 @@ class Timeline:
     music: tuple[tuple[MusicTrack, AVFacts], ...] = ()
     loudness: float | None = None
     chapters: tuple[Chapter, ...] = ()
+    overlays: tuple[graphics.OverlayTL, ...] = ()
+    titles: tuple[graphics.TitleTL, ...] = ()
 
     @property
     def clips(self) -> tuple[ClipTL, ...]:
@@ -308,7 +310,11 @@ def build_timeline(loaded: LoadedSpec, facts: Facts, limits: Limits | None = Non
     loudness = spec.audio.loudness if spec.audio else None
     named = [(i, bounds[i], s.chapter) for i, s in enumerate(spec.slides) if s.chapter is not None]
     chs = chapters(named, spec.chapters_intro)
-    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music, loudness, chs)
+    at = functools.partial(to_frames, fps=fps)
+    seconds = float(total / fps)
+    ovs = graphics.overlays(loaded, facts, at, total, seconds)
+    titles = graphics.titles(loaded, bounds[:-1], chs, at, total, seconds)
+    return Timeline(out.width, out.height, fps, total, tuple(slides), narration, music, loudness, chs, ovs, titles)
 
 
 def _clips(loaded: LoadedSpec, facts: Facts, bounds: list[int], fps: Fraction) -> dict[int, ClipTL]:

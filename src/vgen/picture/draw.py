@@ -19,14 +19,17 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from vgen import machine
 from vgen.errors import FFmpegError
-from vgen.picture.source import Layer, Source, sampling
+from vgen.picture.source import Graphic, Layer, Source, sampling
 from vgen.run import child
+
+if TYPE_CHECKING:  # numba's kernels load where they are first used (see above)
+    from vgen.picture.overlay import Prepared
 
 CANVAS_TIMEOUT_S = 100  # one image: decode, fit, scale (seconds even for a 100-megapixel photo);
 # below the default stall timeout, so a stuck image is reported as such
@@ -107,6 +110,31 @@ def load_canvas(layer: Layer) -> Planes:
     return Planes(warp.prepared(y), warp.prepared(u), warp.prepared(v))
 
 
+def load_overlay(g: Graphic) -> Prepared:
+    """An overlay's image from FFmpeg, prepared for blending (`overlay.Prepared`)."""
+    from vgen.picture import overlay
+
+    size = g.width * g.height * 4
+    try:
+        proc = child.run(list(g.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegError(
+            f"overlays[{g.index}]: preparing its image took over {CANVAS_TIMEOUT_S} s",
+            "check the image (vgen validate)",
+            "",
+            " ".join(g.argv),
+        ) from exc
+    if proc.returncode != 0 or len(proc.stdout) != size:
+        raise FFmpegError.from_process(
+            f"overlays[{g.index}]: preparing its image failed",
+            proc.stderr,
+            "check the image decodes (vgen validate)",
+            g.argv,
+            fallback=f"{len(proc.stdout)} of {size} bytes",
+        )
+    return overlay.prepare(proc.stdout, g.x, g.y, g.width, g.height)
+
+
 _scratch = threading.local()
 
 
@@ -137,22 +165,41 @@ def split(buf: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndar
     )
 
 
-def draw(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Global frame g as one yuv420p buffer (into `out` when given)."""
+def draw(
+    src: Source,
+    loaded: dict[int, Planes],
+    g: int,
+    out: np.ndarray | None = None,
+    overlays: dict[int, Prepared] | None = None,
+) -> np.ndarray:
+    """Global frame g as one yuv420p buffer (into `out` when given), with the source's overlays
+    drawn over it (`overlays`: `load_overlay` of each, by its index in the spec)."""
+    out = np.empty(src.frame_bytes, dtype=np.uint8) if out is None else out
+    _compose(src, loaded, g, out)
+    on = [o for o in src.overlays if o.first <= g < o.end]
+    if on:
+        from vgen.picture import overlay
+
+        assert overlays is not None, "the source's overlays are loaded before its frames are drawn"
+        y, u, v = split(out, src.width, src.height)
+        for o in on:
+            overlay.blend(overlays[o.index], y, u, v)
+    return out
+
+
+def _compose(src: Source, loaded: dict[int, Planes], g: int, out: np.ndarray) -> None:
     from vgen.picture import transitions
 
     on = [x for x in src.layers if x.clip_start <= g < x.clip_end]
-    out = np.empty(src.frame_bytes, dtype=np.uint8) if out is None else out
     if len(on) == 1:
         draw_layer(on[0], loaded[on[0].slide], g, out, src.width, src.height)
-        return out
+        return
     blend = next(b for b in src.blends if b.into == on[-1].slide)
     a, b = _frame_scratch("outgoing", out.size), _frame_scratch("incoming", out.size)
     draw_layer(on[0], loaded[on[0].slide], g, a, src.width, src.height)
     draw_layer(on[-1], loaded[on[-1].slide], g, b, src.width, src.height)
     p = transitions.progress(g - blend.first, blend.frames)  # a Progress: keeps the blends' exact weights
     transitions.draw(blend.type, a, b, out, src.width, src.height, p)  # into a third buffer
-    return out
 
 
 def _frame_scratch(name: str, size: int) -> np.ndarray:
@@ -208,11 +255,12 @@ def frames(src: Source, threads: int = 0, stop: threading.Event | None = None) -
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="compose")
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas")
     try:
+        marks = {o.index: f.result() for o, f in [(o, loader.submit(load_overlay, o)) for o in src.overlays]}
         for g in range(src.first, src.end):
             if stop is not None and stop.is_set():
                 break
             buf = free.pop() if free else np.empty(src.frame_bytes, dtype=np.uint8)
-            pending.append(pool.submit(draw, src, need(g), g, buf))
+            pending.append(pool.submit(draw, src, need(g), g, buf, marks))
             if len(pending) >= ahead:
                 frame = pending.popleft().result()
                 yield frame

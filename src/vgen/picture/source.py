@@ -27,9 +27,10 @@ import ffmpeg as ffm
 from vgen.ffmpeg import graph
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.model import kenburns
+from vgen.model.graphics import OverlayTL
 from vgen.model.timeline import SlideTL, Timeline
 
-SOURCE_VERSION = 2  # 2: move and canvas as objects
+SOURCE_VERSION = 3  # 2: move and canvas as objects; 3: overlays
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,21 @@ class Blend:
 
 
 @dataclass(frozen=True)
+class Graphic:
+    """An overlay over the composed frames: `argv` writes it as one raw yuva444p frame of
+    width x height (straight alpha, opacity applied), drawn at (x, y) on global frames [first, end)."""
+
+    index: int  # in the spec's overlays:
+    argv: tuple[str, ...]
+    x: int
+    y: int
+    width: int
+    height: int
+    first: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Source:
     width: int
     height: int
@@ -66,6 +82,7 @@ class Source:
     end: int
     layers: tuple[Layer, ...]
     blends: tuple[Blend, ...] = ()
+    overlays: tuple[Graphic, ...] = ()
     version: int = SOURCE_VERSION
 
     @property
@@ -98,7 +115,8 @@ class Source:
             for x in d.pop("layers")
         )
         blends = tuple(Blend(**b) for b in d.pop("blends"))
-        return Source(**d, layers=layers, blends=blends)
+        overlays = tuple(Graphic(**{**o, "argv": tuple(o["argv"])}) for o in d.pop("overlays"))
+        return Source(**d, layers=layers, blends=blends, overlays=overlays)
 
 
 # --- planning (pure) -------------------------------------------------------------------------
@@ -118,10 +136,10 @@ def canvas_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline) -> tuple[tuple[str, ..
     return _raw_out(ff, stream, "-filter_complex_threads", "1", "-threads", "1", vframes=1), geo
 
 
-def _raw_out(ff: FFmpeg, stream: Any, *before_inputs: str, **kw: Any) -> tuple[str, ...]:
-    """The command that writes `stream` as raw yuv420p to stdout, quietly; `before_inputs` go ahead
-    of the first input (global options, and input options of the first input)."""
-    argv = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt="yuv420p", **kw).compile(cmd=ff.path)
+def _raw_out(ff: FFmpeg, stream: Any, *before_inputs: str, pix_fmt: str = "yuv420p", **kw: Any) -> tuple[str, ...]:
+    """The command that writes `stream` as raw video (yuv420p) to stdout, quietly; `before_inputs` go
+    ahead of the first input (global options, and input options of the first input)."""
+    argv = ffm.output(stream, "pipe:1", f="rawvideo", pix_fmt=pix_fmt, **kw).compile(cmd=ff.path)
     argv[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error", *before_inputs]
     return tuple(argv)
 
@@ -159,8 +177,21 @@ def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
         t = s.trans_in
         if t is not None and t.first + t.frames > first and t.first < end:
             blends.append(Blend(t.type, t.first, t.frames, s.index))
+    graphics = tuple(
+        Graphic(o.index, overlay_argv(ff, o, tl), o.x, o.y, o.width, o.height, o.first, o.end)
+        for o in tl.overlays
+        if o.first < end and o.end > first
+    )
     fps = Fraction(tl.fps)
-    return Source(tl.width, tl.height, f"{fps.numerator}/{fps.denominator}", first, end, tuple(layers), tuple(blends))
+    rate = f"{fps.numerator}/{fps.denominator}"
+    return Source(tl.width, tl.height, rate, first, end, tuple(layers), tuple(blends), graphics)
+
+
+def overlay_argv(ff: FFmpeg, o: OverlayTL, tl: Timeline) -> tuple[str, ...]:
+    """The FFmpeg command that writes an overlay as one raw yuva444p frame: the same stream the FFmpeg
+    compositor overlays (`graph.overlay_stream`)."""
+    stream = graph.overlay_stream(graph.overlay_input(o, tl.fps).video, o)
+    return _raw_out(ff, stream, "-filter_complex_threads", "1", "-threads", "1", pix_fmt="yuva444p", vframes=1)
 
 
 def describe(src: Source) -> str:
@@ -173,6 +204,8 @@ def describe(src: Source) -> str:
     ]
     if src.blends:
         parts.append("blends " + ", ".join(f"{b.type} {b.frames} fr into slide {b.into + 1}" for b in src.blends))
+    if src.overlays:
+        parts.append(f"{len(src.overlays)} overlay(s)")
     return "; ".join(parts)
 
 

@@ -6,7 +6,6 @@ frame, so motion, transitions and captions match; it takes about a second even i
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,10 @@ from vgen.errors import SpecError
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.commands import Command, compile_args, frames_stream
 from vgen.files import fsync_rename, partial_path
+from vgen.model.spec import clock_seconds
 from vgen.model.timeline import Timeline
 from vgen.pipeline import load_and_check, pick_compositor
 from vgen.run.runner import run
-
-_CLOCK = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?)$")
 
 
 @dataclass(frozen=True)
@@ -33,15 +31,11 @@ class FrameResult:
 
 
 def parse_time(text: str) -> float:
-    """'01:02:03.5', '2:03.5' or '123.5' -> seconds."""
-    m = _CLOCK.match(text.strip())
-    if not m:
-        raise SpecError(f"--at {text!r}: not a time", "write it as HH:MM:SS.s, MM:SS.s or seconds")
-    parts = [p for p in m.groups() if p is not None]
-    seconds = 0.0
-    for p in parts:
-        seconds = seconds * 60 + float(p)
-    return seconds
+    """'01:02:03.5', '2:03.5' or '123.5' -> seconds (the spec's own rule for times)."""
+    try:
+        return clock_seconds(text)
+    except ValueError:
+        raise SpecError(f"--at {text!r}: not a time", "write it as HH:MM:SS.s, MM:SS.s or seconds") from None
 
 
 def pick_frame(tl: Timeline, at: float | None, slide: int | None) -> int:
@@ -69,19 +63,16 @@ def render_frame(
 ) -> FrameResult:
     checked = load_and_check(spec_path, ff)
     ff, tl = checked.ff, checked.timeline
-    sub = checked.loaded.spec.subtitles
-    captions = checked.captions if sub is not None and sub.burn else None  # the frame the render shows
     fonts = checked.fonts_dir
     f = pick_frame(tl, at, slide)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vgen-frame-") as tmp:
         work = Path(tmp)
-        subs = None
-        if captions is not None:
-            subs = captions.file_for(work)
-            if captions.ass_text is not None:
-                subs.write_text(captions.ass_text, encoding="utf-8")
+        subs = tuple(c.file_for(work) for c in checked.burned)  # captions and titles, as the render burns them
+        for c, path in zip(checked.burned, subs):
+            if c.ass_text is not None:
+                path.write_text(c.ass_text, encoding="utf-8")
         how, _ = pick_compositor(checked, compositor)
         if how == "raw":
             start = f  # the raw-frame source draws any frame on its own

@@ -56,6 +56,16 @@ def music(ff: FFmpeg, path: Path, seconds: float) -> Path:
     return path
 
 
+def logo(ff: FFmpeg, path: Path, size: int = 256) -> Path:
+    """A channel logo with alpha: an amber disc with a white ring, antialiased edges (a PNG)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    d = f"hypot(X-{size / 2}\\,Y-{size / 2})"
+    ring = f"between({d}\\,{size * 0.27}\\,{size * 0.36})"
+    geq = f"geq=r=255:g='if({ring}\\,255\\,176)':b='if({ring}\\,255\\,0)':a='255*clip({size * 0.48}-{d}+0.5\\,0\\,1)'"
+    _ff(ff, "-f", "lavfi", "-i", f"color=c=black:s={size}x{size},format=rgba,{geq}", "-frames:v", "1", str(path))
+    return path
+
+
 DEMO_CAPTIONS = """1
 00:00:00,500 --> 00:00:04,000
 vgen renders narrated slideshows
@@ -109,6 +119,7 @@ def demo_media(folder: Path, ff: FFmpeg | None = None) -> None:
     tone(ff, folder / "audio" / "narration.mp3", 30.0)
     music(ff, folder / "audio" / "music.mp3", 8.0)
     (folder / "captions.srt").write_text(DEMO_CAPTIONS, encoding="utf-8")
+    logo(ff, folder / "brand" / "logo.png")
     narrated_media(folder, ff)
 
 

@@ -46,4 +46,13 @@ audio:
 #   sidecar: [srt, vtt]      # also write out/video.srt and out/video.vtt (YouTube's caption upload)
 #   burn: true               # false: the sidecar files only
 #   style: {font: DejaVu Sans, size: 48, color: "#FFFFFF", outline_color: "#000000", outline: 3, margin_v: 60}
+#   highlight: "#FFD54A"     # with word timings: the word being spoken in this colour
+# overlays:                  # a channel logo over every frame
+#   - {image: brand/logo.png, position: top-right, width: 0.12, margin: 0.03, opacity: 0.8}
+# titles:                    # plain text; style: title | lower-third | thumbnail | one of styles:
+#   - {text: "Part one: the roads", at: {slide: 2}, duration: 4, style: lower-third, animation: fade}
+# chapter_titles: true       # a title for each chapter at its start
+# styles:
+#   lower-third: {font: DejaVu Sans, size: 44, color: "#FFFFFF", box: "#000000A0"}   # CSS colours: #RRGGBBAA
+# fonts_dir: fonts/          # font files for titles and captions
 """
