@@ -48,6 +48,25 @@ def thumbnail(
     out.print(f"{r.path}: 1280x720 JPEG, {r.bytes / 1e6:.2f} MB, from frame {r.frame} ({r.seconds:.3f} s)")
 
 
+@command()
+def storyboard(
+    spec: Path = SpecArg,
+    output: Path = typer.Option(Path("storyboard.png"), "--output", "-o", help="PNG to write (pages: -01, -02, ...)."),
+    html_out: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML page."),
+    width: int = typer.Option(320, "--width", min=64, max=1920, help="Tile width in pixels."),
+    columns: int = typer.Option(6, "--columns", min=1, max=40, help="Tiles per row."),
+) -> None:
+    """A contact sheet of the whole video before rendering it: one tile per slide, rows by chapter."""
+    from vgen.tools.storyboard import render_storyboard
+
+    r = render_storyboard(spec, output, html_out, width, columns)
+    for page in r.pages:
+        out.print(f"{page}: storyboard, {r.tiles} slides")
+    if r.html is not None:
+        out.print(f"{r.html}: storyboard page (HTML)")
+    err.print(f"{r.tiles} tiles in {r.seconds:.1f} s")
+
+
 @command("compare")
 def compare_cmd(
     a: Path = typer.Argument(..., help="The reference video (e.g. the old renderer's)."),
@@ -65,12 +84,20 @@ def compare_cmd(
     ),
     vmaf: bool = typer.Option(True, "--vmaf/--no-vmaf", help="Compute VMAF where the FFmpeg has libvmaf."),
     window: float = typer.Option(1.0, "--window", min=0.1, help="Seconds per stretch in the worst-stretches list."),
+    report_path: Path | None = typer.Option(
+        None, "--report", help="Also write one self-contained HTML report: plots and the worst frames side by side."
+    ),
 ) -> None:
     """Compare two videos for a cut-over: durations, A/V offset, loudness, PSNR/SSIM/VMAF, worst stretches."""
     from vgen.ffmpeg.binary import find_ffmpeg
     from vgen.tools.compare import check, compare
 
-    report = compare(find_ffmpeg(), a, b, vmaf=vmaf, window_s=window)
+    if report_path is not None:  # before the long compare: a missing plotting library fails at once
+        from vgen.tools.report import require_matplotlib
+
+        require_matplotlib()
+    ff = find_ffmpeg()
+    report = compare(ff, a, b, vmaf=vmaf, window_s=window)
     fails = check(
         report,
         min_ssim=min_ssim,
@@ -80,6 +107,10 @@ def compare_cmd(
         max_loudness_diff=max_loudness_diff,
         max_duration_diff_s=max_duration_diff,
     )
+    if report_path is not None:
+        from vgen.tools.report import write_report
+
+        err.print(f"report: {write_report(report, report_path, ff=ff)}")
     if json_out:
         print(report.to_json())
     else:

@@ -102,11 +102,16 @@ def load_canvas(layer: Layer) -> Planes:
             layer.argv,
             fallback=f"{len(proc.stdout)} of {size} bytes",
         )
+    return planes_of(layer, proc.stdout)
+
+
+def planes_of(layer: Layer, canvas: bytes) -> Planes:
+    """A layer's canvas (one raw yuv420p frame of its size) in the form `draw_layer` reads."""
     if layer.move is None:
-        return Planes(frame=proc.stdout)
+        return Planes(frame=canvas)
     from vgen.picture import warp
 
-    y, u, v = split(np.frombuffer(proc.stdout, dtype=np.uint8), w, h)
+    y, u, v = split(np.frombuffer(canvas, dtype=np.uint8), layer.width, layer.height)
     return Planes(warp.prepared(y), warp.prepared(u), warp.prepared(v))
 
 
