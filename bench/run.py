@@ -116,7 +116,9 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("suites", nargs="*", default=["compose", "transitions", "graphics", "scaling", "resilience"])
+    ap.add_argument(
+        "suites", nargs="*", default=["compose", "transitions", "graphics", "scaling", "resilience", "fanout"]
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of the slow peers (zoompan recipe, MoviePy)")
@@ -164,6 +166,11 @@ def main() -> None:
             f"time per minute 60 min / 1 min: {s['time_per_minute_ratio']}"
         )
         print(json.dumps(s["rows"]))
+    if "fanout" in args.suites:
+        import fanout
+
+        out["fanout"] = fanout.fanout_suite(runs=args.runs)
+        print(fanout.table(out["fanout"]))
     results.write_text(json.dumps(out, indent=1))
     print(json.dumps(out["machine"]))
 

@@ -1,10 +1,15 @@
-"""The Flask side: vgen submit/status/cancel against local stand-ins of RunPod's API and Storage."""
+"""The Flask side: vgen submit/status/cancel against local stand-ins of RunPod's API and Storage; build_job's
+fonts folders, down to a real worker's render."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +53,13 @@ class Fake:
                     self._send(200 if name in fake.objects else 404)
 
             def do_GET(self):
-                if self.path.startswith("/v2/ep1/status/") and self._auth(RUNPOD_KEY):
+                if self.path.startswith("/storage/v1/object/sign/"):  # a signed URL: no key, as a worker fetches it
+                    data = fake.objects.get(self.path.split("?")[0].split("/sign/", 1)[1])
+                    self.send_response(200 if data is not None else 404)
+                    self.send_header("Content-Length", str(len(data or b"")))
+                    self.end_headers()
+                    self.wfile.write(data or b"")
+                elif self.path.startswith("/v2/ep1/status/") and self._auth(RUNPOD_KEY):
                     i = min(fake.polls, len(fake.states) - 1)
                     fake.polls += 1
                     state = fake.states[i]
@@ -186,3 +197,122 @@ def test_build_job_sends_each_slides_narration_and_word_timings(fake_api, media,
     assert set(job["assets"]) == {str(media["land"]), str(media["narration_wav"]), str(words)}
     assert job["spec"]["subtitles"]["from"] == "text" and job["spec"]["slides"][0]["chapter"] == "One"
     assert len(fake.objects) == 3
+
+
+# --- fonts folders: each font an asset of its own ---------------------------------------------------
+
+
+def renamed_font(dest: Path) -> str:
+    """DejaVu Serif copied to `dest` under a family installed nowhere (the same length, so the
+    name table's offsets hold): found only where `dest` is a font of the fonts folder."""
+    src = subprocess.run(["fc-match", "--format", "%{file}", "DejaVu Serif"], capture_output=True, text=True).stdout
+    assert src.endswith("DejaVuSerif.ttf"), f"fonts-dejavu-core is needed here (fc-match found {src!r})"
+    family = "DejaVu Serif"
+    new = "Vgen Tst Ser"
+    data = Path(src).read_bytes()
+    for enc in ("latin-1", "utf-16-be"):
+        data = data.replace(family.encode(enc), new.encode(enc))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    assert subprocess.run(["fc-scan", "--format", "%{family}", str(dest)], capture_output=True, text=True).stdout == new
+    return new
+
+
+def font_spec(folder: Path, media, key: tuple[str, ...] = ("subtitles", "fonts_dir"), family: str = "DejaVu Sans"):
+    """A spec in `folder` with relative paths, as a job needs them, two slides with text captioned
+    in `family`, its fonts folder `fonts/` named by `key`."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(media["land"], folder / "images" / "a.jpg")
+    s = base_spec()
+    s["slides"] = [
+        {"image": "images/a.jpg", "duration": 1, "text": "Roads ran north."},
+        {"image": "images/a.jpg", "duration": 1, "text": "Bridges held."},
+    ]
+    s["subtitles"] = {"from": "text", "style": {"font": family, "size": 20}}
+    (s if key == ("fonts_dir",) else s["subtitles"])["fonts_dir"] = "fonts/"
+    return write_spec(folder, s)
+
+
+@pytest.mark.parametrize("key", [("subtitles", "fonts_dir"), ("fonts_dir",)], ids=".".join)
+def test_build_job_sends_each_font_of_the_fonts_folder(fake_api, media, tmp_path, monkeypatch, key):
+    from vgen.remote.client import Storage, build_job
+
+    fake, env = fake_api(["COMPLETED"])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    spec = font_spec(tmp_path, media, key)
+    fonts = tmp_path / "fonts"
+    renamed_font(fonts / "Serif-Test.ttf")
+    (fonts / "Other.OTF").write_bytes(b"OTTO" + bytes(100))
+    (fonts / "readme.txt").write_text("licence")
+    (fonts / ".hidden.ttf").write_bytes(b"\x00\x01\x00\x00")
+    (fonts / "sub").mkdir()
+    (fonts / "sub" / "Deeper.ttf").write_bytes(b"\x00\x01\x00\x00")
+    skipped: list[str] = []
+    job = build_job(spec, Storage.from_env(), "assets", "videos", "ep.mp4", on_skip=lambda n, why: skipped.append(n))
+    assert set(job["assets"]) == {"images/a.jpg", "fonts/Serif-Test.ttf", "fonts/Other.OTF"}
+    assert sorted(skipped) == ["fonts/readme.txt", "fonts/sub"]
+    spec_fonts = job["spec"]["fonts_dir"] if key == ("fonts_dir",) else job["spec"]["subtitles"]["fonts_dir"]
+    assert spec_fonts == "fonts/"  # the spec as written; the worker reads fonts/ as the folder of fonts/NAME
+    assert job["assets"]["fonts/Other.OTF"].endswith(".otf?token=t") and len(fake.objects) == 3
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("empty", "fonts/: the fonts folder holds no font file"),
+        ("big", "fonts/Big.ttf: 2000 bytes, over the worker's font cap VGEN_MAX_FONT_BYTES (1000)"),
+        ("many", "fonts/: 3 fonts, over the worker's cap VGEN_MAX_FONTS (2)"),
+    ],
+)
+def test_build_job_refuses_a_fonts_folder_over_the_workers_caps(fake_api, media, tmp_path, monkeypatch, case, words):
+    from vgen.remote.client import ClientError, Storage, build_job
+
+    fake, env = fake_api(["COMPLETED"])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("VGEN_MAX_FONT_BYTES", "1000")
+    monkeypatch.setenv("VGEN_MAX_FONTS", "2")
+    spec = font_spec(tmp_path, media)
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / "notes.txt").write_text("no fonts here")
+    if case == "big":
+        (fonts / "Big.ttf").write_bytes(b"\x00\x01\x00\x00" + bytes(1996))
+    if case == "many":
+        for n in "abc":
+            (fonts / f"{n}.ttf").write_bytes(b"\x00\x01\x00\x00")
+    with pytest.raises(ClientError) as exc:
+        build_job(spec, Storage.from_env(), "assets", "videos", "ep.mp4")
+    assert words in str(exc.value) and "\n" not in str(exc.value) and fake.puts == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", [("subtitles", "fonts_dir"), ("fonts_dir",)], ids=".".join)
+def test_a_fonts_folder_goes_from_build_job_to_the_worker_and_its_font_is_used(
+    fake_api, media, tmp_path, monkeypatch, key
+):
+    """build_job uploads the fonts, the worker downloads them into the job's fonts folder, and the
+    render finds the font's family there: installed nowhere else, it would be reported missing."""
+    from vgen.ffmpeg.captions import font_warning
+    from vgen.remote.client import Storage, build_job
+    from vgen.remote.worker.handler import run_job
+
+    fake, env = fake_api(["COMPLETED"])
+    worker = {
+        "VGEN_WORK_ROOT": str(tmp_path / "work"),
+        "VGEN_LOCAL_OUTPUT_DIR": str(tmp_path / "out"),
+        "VGEN_ALLOWED_ASSET_HOSTS": "127.0.0.1",
+        "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+        "RUNPOD_SKIP_GPU_CHECK": "true",
+    }
+    for k, v in (env | worker).items():
+        monkeypatch.setenv(k, v)
+    family = renamed_font(tmp_path / "ep" / "fonts" / "Serif-Test.ttf")
+    assert font_warning(family, None) is not None  # not installed: without the fonts folder it would be missing
+    job = build_job(font_spec(tmp_path / "ep", media, key, family), Storage.from_env(), "assets", "videos", "ep.mp4")
+    job["output"]["target"] = "local"
+    out = asyncio.run(run_job({"id": "fonts-1", "input": job}))
+    assert "error" not in out, out
+    assert out["frames"] == 20 and (tmp_path / "out" / "videos" / "ep.mp4").stat().st_size == out["size_bytes"]
+    assert not [n for n in out.get("notices", []) if "font" in n], out["notices"]

@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plane import ControlPlane
 
 from vgen.remote.worker.fetch import Limits, fetch_all
 from vgen.remote.worker.handler import run_job
@@ -311,59 +313,14 @@ def test_progress_updates_are_throttled_and_carry_stage_percent_fps_eta():
     assert sent[-1]["stage"] == "done" and sent[-1]["percent"] == 100.0
 
 
-class _ControlPlane:
-    """A local stand-in for RunPod's job queue: hands out one job, records what the worker posts."""
-
-    def __init__(self, job: dict) -> None:
-        self.job, self.given, self.posts = job, False, []
-
-    def handler(plane):
-        from http.server import BaseHTTPRequestHandler
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                if self.path.startswith("/job-take/") and not plane.given:
-                    plane.given = True
-                    body = json.dumps(plane.job).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                else:
-                    self.send_response(204)
-                    self.end_headers()
-
-            def do_POST(self):
-                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                plane.posts.append((self.path, json.loads(data)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        return H
-
-
 @pytest.mark.slow
 def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets, tus, worker_env):
     """The SDK's real worker loop (not the local test mode) against a control plane on 127.0.0.1."""
     base, _ = assets
     j = job(base, segments=1.0, key="ep-44", slides=6)
     j["id"] = "job-44"
-    plane = _ControlPlane(j)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), plane.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {
-        **os.environ,
-        **worker_env,
-        "RUNPOD_WEBHOOK_GET_JOB": f"{url}/job-take/$ID",
-        "RUNPOD_WEBHOOK_POST_OUTPUT": f"{url}/job-done/$ID",
-        "RUNPOD_POD_ID": "worker-1",
-    }
+    plane = ControlPlane([j])  # the stand-in the fan-out tests share (tests/remote/plane.py)
+    env = {**os.environ, **worker_env, **plane.worker_env("worker-1")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vgen", "serve-runpod"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -374,7 +331,7 @@ def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets,
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        server.shutdown()
+        plane.close()
     updates = [p for path, p in plane.posts if p.get("status") == "IN_PROGRESS"]
     final = [p for path, p in plane.posts if "bucket" in json.dumps(p.get("output", {}))]
     assert all(path.startswith("/job-done/job-44") for path, _ in plane.posts), [p for p, _ in plane.posts]
@@ -724,3 +681,53 @@ def test_a_narrated_job_uploads_its_caption_files_and_chapters_next_to_the_video
     srt = stored(tus[1], "videos", "channel-a/ep-55.srt").read_text()
     assert "Roads ran" in srt and "Bridges held." in srt
     assert stored(tus[1], "videos", "channel-a/ep-55.chapters.txt").read_text() == "00:00 Roads\n00:02 Bridges\n"
+
+
+# --- fonts folders: fonts only, by name and by content, within their caps -----------------------
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("png", "asset 'fonts/Logo.ttf' in the fonts folder (fonts_dir) is not a font: it does not start as TrueType"),
+        ("exe", "asset 'fonts/setup.exe' is in the fonts folder (subtitles.fonts_dir) but is not a font file"),
+        ("big", "bytes, over VGEN_MAX_FONT_BYTES (100000)"),
+        ("many", "subtitles.fonts_dir: the job sends 2 fonts, over VGEN_MAX_FONTS (1)"),
+        ("nested", "libass reads fonts from directly inside 'fonts' (subtitles.fonts_dir)"),
+        ("none", "subtitles.fonts_dir: the job sends no font for 'fonts'"),
+    ],
+)
+def test_a_fonts_folder_takes_fonts_only_within_their_caps(ff, assets, worker_env, monkeypatch, case, words):
+    """Whichever key names the folder: by name before any download, by content after it (a file
+    refused so is removed, so the job sent again without it is not refused for it)."""
+    assert DEJAVU.is_file(), "fonts-dejavu-core is needed here"
+    base, d = assets
+    shutil.copyfile(DEJAVU, d / "serif.ttf")
+    samples.photo(ff, d / "logo.png", 32, 32, seed=0)
+    j = job(base, key="ep-56")
+    spec = j["input"]["spec"]
+    for slide in spec["slides"]:
+        slide["text"] = "Roads ran north."
+    spec["subtitles"] = {"from": "text"}
+    (spec if case == "png" else spec["subtitles"])["fonts_dir"] = "fonts/"
+    sent = {
+        "png": {"Serif.ttf": "serif.ttf", "Logo.ttf": "logo.png"},
+        "exe": {"Serif.ttf": "serif.ttf", "setup.exe": "serif.ttf"},
+        "big": {"Serif.ttf": "serif.ttf"},
+        "many": {"Serif.ttf": "serif.ttf", "Serif2.ttf": "serif.ttf"},
+        "nested": {"bold/Serif.ttf": "serif.ttf"},
+        "none": {},
+    }[case]
+    j["input"]["assets"] |= {f"fonts/{name}": f"{base}/{served}" for name, served in sent.items()}
+    monkeypatch.setenv("VGEN_MAX_FONT_BYTES", "100000" if case == "big" else "1000000")
+    monkeypatch.setenv("VGEN_MAX_FONTS", "1" if case == "many" else "4")
+    seen = len(_Quiet.requests)
+    err = _err(asyncio.run(run_job(j)))
+    assert words in err and "fonts" in err.split(":")[0], err
+    fonts = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-56" / "assets" / "fonts"
+    if case in ("exe", "many", "nested"):
+        assert _Quiet.requests[seen:] == []  # refused by name: nothing downloaded
+    if case == "png":
+        assert sorted(p.name for p in fonts.iterdir()) == ["Serif.ttf"]

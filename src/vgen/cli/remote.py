@@ -55,7 +55,14 @@ def submit(
         err.print(f"asset {escape(rel)}: {'already stored' if skipped else 'uploaded'}")
 
     job = build_job(
-        spec, storage, asset_bucket, output_bucket, output_path or f"{spec.stem}.mp4", job_key, on_asset=said
+        spec,
+        storage,
+        asset_bucket,
+        output_bucket,
+        output_path or f"{spec.stem}.mp4",
+        job_key,
+        on_asset=said,
+        on_skip=lambda name, why: err.print(f"asset {escape(name)}: {why}"),
     )
     job_id = client.run(job, webhook)
     out.print(job_id)
@@ -82,6 +89,86 @@ def _follow(client: RunPodClient, job_id: str) -> None:
     print(json.dumps(final, indent=2))
     if final.get("status") != "COMPLETED":
         raise typer.Exit(1)
+
+
+def fan_out(
+    spec: Path,
+    endpoint: str,
+    workers: int,
+    asset_bucket: str,
+    output: dict[str, Any],
+    work: dict[str, Any],
+    keep_work: bool,
+    price: float | None,
+    state: Path | None,
+    retries: int,
+    json_lines: bool,
+    quiet: bool,
+) -> None:
+    """`vgen render --runpod`: one bar (or one JSON line per poll) over every job of the fan-out."""
+    import sys
+
+    from vgen.remote.client import RunPodClient, Storage
+    from vgen.remote.fanout import FanOut
+
+    client = RunPodClient(endpoint)
+    if state is not None and state.exists():
+        job = FanOut.resume(client, state)
+        if not quiet:
+            err.print(f"resuming {escape(str(state))}")
+    else:
+        job = client.render(
+            spec,
+            Storage.from_env(),
+            workers=workers,
+            asset_bucket=asset_bucket,
+            output=output,
+            work=work,
+            retries=retries,
+            keep_work=keep_work,
+            price_per_gpu_second=price,
+            state_path=state,
+        )
+    try:
+        if json_lines or quiet or not err.is_terminal:
+
+            def line(p: dict[str, Any]) -> None:
+                if json_lines:
+                    sys.stdout.write(json.dumps(p) + "\n")
+                    sys.stdout.flush()
+
+            result = job.wait(on_progress=line)
+        else:
+            result = job.wait(on_progress=_fan_out_bar())
+    except KeyboardInterrupt:
+        job.cancel()
+        err.print("cancelled: every job of the render was cancelled")
+        raise typer.Exit(130) from None
+    if quiet:
+        out.print(f"{result['bucket']}/{result['path']}")
+        return
+    print(json.dumps(result) if json_lines else json.dumps(result, indent=2))  # --json: the last line
+
+
+def _fan_out_bar() -> Any:
+    """A rich bar over all jobs: frames, chunks done/running/queued, fps, ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"), console=err)
+    task = bar.add_task("planning", total=100)
+    bar.start()
+
+    def update(p: dict[str, Any]) -> None:
+        eta = f"ETA {p['eta_s']:.0f} s" if p.get("eta_s") is not None else "ETA -"
+        label = (
+            f"{p['stage']:<6} {p['frames']}/{p['total_frames']} fr, chunks {p['done']} done {p['running']} running "
+            f"{p['queued']} queued, {p['fps']:.0f} fps, {eta}"
+        )
+        bar.update(task, description=label, completed=p["percent"])
+        if p["stage"] == "done":
+            bar.stop()
+
+    return update
 
 
 @command()

@@ -36,8 +36,36 @@ def render(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path and errors."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON progress event per line instead of bars."),
+    runpod: str | None = typer.Option(
+        None, "--runpod", metavar="ENDPOINT_ID", help="Render on this RunPod endpoint's workers instead (fan-out)."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="With --runpod: render on up to N workers at once."),
+    asset_bucket: str = typer.Option(
+        "vgen-assets", "--asset-bucket", help="With --runpod: Storage bucket for the files."
+    ),
+    output_bucket: str = typer.Option("videos", "--output-bucket", help="With --runpod: the video's bucket."),
+    output_path: str | None = typer.Option(None, "--output-path", help="With --runpod: its name (default: SPEC.mp4)."),
+    output_target: str = typer.Option("supabase", "--output-target", help="With --runpod: supabase, s3 or local."),
+    work_bucket: str = typer.Option("vgen-work", "--work-bucket", help="With --runpod: bucket of the pieces."),
+    work_target: str = typer.Option("s3", "--work-target", help="With --runpod: s3, supabase or local."),
+    keep_work: bool = typer.Option(
+        False, "--keep-work", help="With --runpod: keep the pieces, so an edit re-renders only its chunks."
+    ),
+    price: float | None = typer.Option(
+        None, "--price-per-gpu-second", envvar="VGEN_PRICE_PER_GPU_SECOND", help="With --runpod: for the cost estimate."
+    ),
+    state: Path | None = typer.Option(
+        None, "--state", help="With --runpod: the render's state file; an existing one is resumed."
+    ),
 ) -> None:
-    """Render SPEC to its output MP4, resuming from finished segments."""
+    """Render SPEC to its output MP4, resuming from finished segments (or on RunPod workers: --runpod)."""
+    if runpod:
+        from vgen.cli.remote import fan_out
+
+        target = {"bucket": output_bucket, "path": output_path or f"{spec.stem}.mp4", "target": output_target}
+        work = {"bucket": work_bucket, "target": work_target}
+        fan_out(spec, runpod, workers, asset_bucket, target, work, keep_work, price, state, retries, json_lines, quiet)
+        return
     from vgen.pipeline import prepare
     from vgen.run.progress import Event, RichProgress, json_listener
     from vgen.run.render import Options

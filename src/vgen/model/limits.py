@@ -1,4 +1,4 @@
-"""How much one render may ask for: the video's length, and in worker jobs captions, children and time.
+"""How much one render may ask for: the video's length, and in worker jobs captions, fonts, children and time.
 
 A local render trusts its user and bounds only the video's length (a typo such as `duration:
 1e6` must not plan for days). A worker takes jobs from anyone holding the endpoint's key, so
@@ -32,12 +32,37 @@ class CaptionLimits:
     max_blur: float = 50.0  # \blur, \be, \bord, \shad and their x/y forms, in pixels
 
 
+# What FreeType reads for libass: TrueType and OpenType fonts and their collections.
+FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
+
+
+@dataclass(frozen=True)
+class FontLimits:
+    """Bounds on a fonts folder sent with a worker job: libass hands every file in it to FreeType,
+    in memory, in each FFmpeg that burns captions. `vgen.client.build_job` checks the same caps
+    before it uploads anything."""
+
+    max_bytes: int = 32 * 1024**2  # one font file: a CJK collection is 20 to 30 MB
+    max_fonts: int = 64  # font files in the folder
+    max_total_bytes: int = 256 * 1024**2  # all of them, loaded by each captioning FFmpeg
+
+    @classmethod
+    def from_env(cls) -> FontLimits:
+        """VGEN_MAX_FONT_BYTES, VGEN_MAX_FONTS and VGEN_MAX_FONTS_TOTAL_BYTES, else the defaults."""
+        return cls(
+            max_bytes=int(_env_float("VGEN_MAX_FONT_BYTES", cls.max_bytes)),
+            max_fonts=int(_env_float("VGEN_MAX_FONTS", cls.max_fonts)),
+            max_total_bytes=int(_env_float("VGEN_MAX_FONTS_TOTAL_BYTES", cls.max_total_bytes)),
+        )
+
+
 @dataclass(frozen=True)
 class Limits:
     max_video_seconds: float = 12 * HOUR
     max_segments: int = 10_000  # each is an FFmpeg run and a command to plan: 12 hours in 5 s pieces
     max_slides: int | None = None
     captions: CaptionLimits | None = None
+    fonts: FontLimits | None = None  # a fonts folder sent with the job
     max_job_seconds: float | None = None  # the whole job: download, render, upload
     child_memory_bytes: int | None = None  # each FFmpeg child's data segment (RLIMIT_DATA)
 
@@ -60,6 +85,7 @@ class Limits:
             max_video_seconds=_env_float("VGEN_MAX_VIDEO_SECONDS", cls.max_video_seconds),
             max_slides=int(_env_float("VGEN_MAX_SLIDES", 50_000)),
             captions=captions,
+            fonts=FontLimits.from_env(),
             max_job_seconds=_env_float("VGEN_MAX_JOB_SECONDS", 3 * HOUR),
             child_memory_bytes=int(_env_float("VGEN_MAX_CHILD_MEMORY", 8 * 1024**3)),
         )

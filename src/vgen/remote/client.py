@@ -24,12 +24,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
 from vgen.remote.names import encode_signed, host_of, quote_name
+
+if TYPE_CHECKING:
+    from vgen.model.limits import FontLimits
+    from vgen.remote.fanout import FanOut
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 DEFAULT_API = "https://api.runpod.ai/v2"
@@ -123,6 +127,13 @@ class RunPodClient:
             raise ClientError(f"/cancel/{job_id} answered HTTP {code}: {str(resp)[:200]}")
         return resp if isinstance(resp, dict) else {}
 
+    def render(self, spec_path: str | Path, storage: Storage, *, workers: int, **options: Any) -> FanOut:
+        """One video on up to `workers` workers of this endpoint (`vgen.remote.fanout.FanOut.start`:
+        asset_bucket, output, work, retries, state_path, ...); `.wait()` runs it, `.cancel()` stops it."""
+        from vgen.remote.fanout import FanOut
+
+        return FanOut.start(self, spec_path, storage, workers=workers, **options)
+
     def wait(
         self,
         job_id: str,
@@ -202,19 +213,62 @@ def build_job(
     url_seconds: int = 86_400,
     upsert: bool = True,
     on_asset: Callable[[str, bool], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     """The job input for a local spec: its assets uploaded by content hash (skipped when already
-    there), signed, and named by the relative paths the spec uses."""
-    from vgen.model.spec import load_spec  # pydantic: only when a job is built
+    there), signed, and named by the relative paths the spec uses. A fonts folder is sent as its
+    fonts, each an asset named FOLDER/NAME (`fonts/Inter-Bold.ttf`); `on_skip(name, why)` hears of
+    the other files in it, which are not sent."""
+    sent = upload_assets(spec_path, storage, asset_bucket, url_seconds, on_asset, on_skip)
+    job: dict[str, Any] = {
+        "spec": sent.spec,
+        "assets": sent.urls,
+        "output": {"bucket": output_bucket, "path": output_path, "upsert": upsert},
+    }
+    if job_key:
+        job["job_key"] = job_key
+    return job
+
+
+@dataclass(frozen=True)
+class SentAssets:
+    """A spec's files in Storage: the spec as the job carries it (no output path), each file's
+    signed URL and sha256 by the name the spec uses, and where each name is on this machine."""
+
+    spec: dict[str, Any]
+    urls: dict[str, str]
+    digests: dict[str, str]
+    files: dict[str, Path]
+
+
+def upload_assets(
+    spec_path: str | Path,
+    storage: Storage,
+    asset_bucket: str,
+    url_seconds: int = 86_400,
+    on_asset: Callable[[str, bool], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> SentAssets:
+    """Every file a spec names uploaded once by content hash (`sha256/HEX.ext`) and signed: what
+    `build_job` and a fan-out (`vgen.remote.fanout`) send."""
+    from vgen.model.limits import FontLimits  # with pydantic: only when a job is built
+    from vgen.model.spec import load_spec
 
     loaded = load_spec(spec_path)
     data = loaded.spec.model_dump(by_alias=True, exclude_none=True)
+    files: dict[str, Path] = {}
+    for ref in loaded.spec.assets():
+        if ref.role == "fonts":
+            files |= _fonts_of(ref.path, loaded.resolve(ref.path), FontLimits.from_env(), on_skip)
+        else:
+            files.setdefault(ref.path, loaded.resolve(ref.path))
     assets: dict[str, str] = {}
-    for rel in dict.fromkeys(ref.path for ref in loaded.spec.assets()):
-        path = loaded.resolve(rel)
+    digests: dict[str, str] = {}
+    for rel, path in files.items():
         if path.is_dir():
-            raise ClientError(f"{rel}: folders (fonts_dir) cannot be sent yet", "remove fonts_dir for remote jobs")
-        name = f"sha256/{file_sha256(path)}{path.suffix.lower()}"
+            raise ClientError(f"{rel}: a folder, where the spec names a file", "name the file itself")
+        digests[rel] = file_sha256(path)
+        name = f"sha256/{digests[rel]}{path.suffix.lower()}"
         there = storage.exists(asset_bucket, name)
         if not there:
             storage.put(asset_bucket, name, path)
@@ -222,11 +276,53 @@ def build_job(
             on_asset(rel, there)
         assets[rel] = storage.sign(asset_bucket, name, url_seconds)
     data.get("output", {}).pop("path", None)
-    job: dict[str, Any] = {
-        "spec": data,
-        "assets": assets,
-        "output": {"bucket": output_bucket, "path": output_path, "upsert": upsert},
-    }
-    if job_key:
-        job["job_key"] = job_key
-    return job
+    return SentAssets(data, assets, digests, files)
+
+
+def _fonts_of(
+    rel: str, folder: Path, limits: FontLimits, on_skip: Callable[[str, str], None] | None
+) -> dict[str, Path]:
+    """The fonts directly inside a fonts folder (`rel` as the spec writes it) by their job names,
+    `rel/NAME` ('fonts/' and './fonts' give 'fonts/NAME'), within the worker's caps: libass reads
+    no subfolder and no hidden file, FreeType only the formats of FONT_SUFFIXES."""
+    from vgen.model.limits import FONT_SUFFIXES
+
+    if not folder.is_dir():
+        raise ClientError(f"{rel}: the fonts folder is not a folder", "fix fonts_dir")
+    base = str(PurePosixPath(rel))
+    fonts: dict[str, Path] = {}
+    total = 0
+    for path in sorted(folder.iterdir()):
+        name = f"{base}/{path.name}"
+        if path.name.startswith("."):
+            continue
+        if not path.is_file() or path.suffix.lower() not in FONT_SUFFIXES:
+            if on_skip:
+                why = "a folder (libass reads none)" if path.is_dir() else f"not a font ({', '.join(FONT_SUFFIXES)})"
+                on_skip(name, f"not sent: {why}")
+            continue
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ClientError(
+                f"{name}: {size} bytes, over the worker's font cap VGEN_MAX_FONT_BYTES ({limits.max_bytes})",
+                "remove it from the fonts folder (or subset it), or raise VGEN_MAX_FONT_BYTES on the worker and here",
+            )
+        fonts[name] = path
+        total += size
+    if not fonts:
+        raise ClientError(
+            f"{rel}: the fonts folder holds no font file ({', '.join(FONT_SUFFIXES)})",
+            "add the fonts, or remove fonts_dir",
+        )
+    if len(fonts) > limits.max_fonts:
+        raise ClientError(
+            f"{rel}: {len(fonts)} fonts, over the worker's cap VGEN_MAX_FONTS ({limits.max_fonts})",
+            "keep only the fonts the video uses, or raise VGEN_MAX_FONTS on the worker and here",
+        )
+    if total > limits.max_total_bytes:
+        raise ClientError(
+            f"{rel}: the fonts are {total} bytes in all, over the worker's cap VGEN_MAX_FONTS_TOTAL_BYTES "
+            f"({limits.max_total_bytes})",
+            "keep only the fonts the video uses, or raise VGEN_MAX_FONTS_TOTAL_BYTES on the worker and here",
+        )
+    return fonts

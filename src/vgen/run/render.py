@@ -10,6 +10,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import errno
+import functools
+import operator
 import shutil
 import threading
 import time
@@ -392,3 +394,50 @@ def render_spec(
     spec_path: str | Path, emit: Emit = null_listener, opts: Options = Options(), ff: FFmpeg | None = None
 ) -> Result:
     return render(prepare(spec_path, ff or find_ffmpeg(), opts.work_dir), emit, opts)
+
+
+def render_pieces(
+    prep: Prepared, indices: range, emit: Emit = null_listener, opts: Options = Options()
+) -> list[tuple[Segment, Path]]:
+    """Only the segments `indices` of the plan, each checked and recorded in the store as `render`
+    does, with no audio and no join: a chunk of a render fanned out over several machines
+    (vgen.remote.fanout). Progress counts the chunk's frames. Returns each segment with its file."""
+    plan, ff = prep.plan, prep.ff
+    machine.bound_arenas()
+    todo = [(plan.segments[i], prep.segment_commands[i]) for i in indices]
+    total = sum(seg.frames for seg, _ in todo)
+    store = Store(plan.work_dir)
+    store.lock()
+    try:
+        store.discard_partials()
+        for path, text in prep.files:
+            atomic_write_text(path, text)
+        done = 0
+        n = len(plan.segments)
+        emit(Event("plan", f"segments {indices.start + 1}-{indices.stop} of {n}", segments=n, total_frames=total))
+        for seg, cmd in todo:
+            if not opts.fresh and store.valid_video(ff, cmd.output, seg.frames):
+                done += seg.frames
+                continue
+            base = Event("segment", cmd.label, seg.index, n, 0, seg.frames, done, total)
+            _run_checked(prep, cmd, emit, opts, base, functools.partial(operator.add, done))
+            store.record_piece(cmd.output, _piece(seg))
+            done += seg.frames
+            emit(Event("segment", f"{cmd.label} done", seg.index, n, seg.frames, seg.frames, done, total))
+    finally:
+        store.unlock()
+    return [(seg, cmd.output) for seg, cmd in todo]
+
+
+def render_audio_piece(prep: Prepared, emit: Emit = null_listener, opts: Options = Options()) -> Path:
+    """Only the audio track of the plan, checked and recorded in the store (see `render_pieces`)."""
+    tl = prep.plan.timeline
+    store = Store(prep.plan.work_dir)
+    store.lock()
+    try:
+        store.discard_partials()
+        base = Event("audio", "audio", total_frames=tl.total_frames)
+        _render_audio(prep, store, emit, opts, base, lambda f: f)
+    finally:
+        store.unlock()
+    return prep.audio_command.output

@@ -3,7 +3,8 @@
 Private, loopback and link-local addresses are refused unless their host is listed in
 VGEN_ALLOWED_ASSET_HOSTS, on the very addresses the download connects to (so a name that
 resolves elsewhere a moment later, DNS rebinding, gains nothing); names stay inside the job
-folder; nothing follows links out of it.
+folder; nothing follows links out of it. A fonts folder holds fonts only: checked by name before
+the download and by content after it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import ipaddress
 import os
 import shutil
 import socket
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vgen.files import discard_partials, partial_path
+from vgen.model.limits import FONT_SUFFIXES, FontLimits
 from vgen.remote.worker.job import JobError, safe_name
 
 if TYPE_CHECKING:
@@ -131,8 +134,11 @@ def copy_bundled(name: str, url: str, folder: Path) -> int:
     return dest.stat().st_size
 
 
-async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int:
-    """Download every asset into `folder`; return the bytes written."""
+async def fetch_all(
+    assets: dict[str, str], folder: Path, limits: Limits, caps: Mapping[str, tuple[int, str]] | None = None
+) -> int:
+    """Download every asset into `folder`; return the bytes written. `caps`: a smaller size cap for
+    some assets, with the variable that sets it (fonts: VGEN_MAX_FONT_BYTES)."""
     import aiohttp
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,17 +154,17 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
 
     async def one(session: aiohttp.ClientSession, name: str, url: str) -> None:
+        cap, variable = (caps or {}).get(name, (limits.max_asset_bytes, "VGEN_MAX_ASSET_BYTES"))
+        if cap > limits.max_asset_bytes:
+            cap, variable = limits.max_asset_bytes, "VGEN_MAX_ASSET_BYTES"
         dest = inside(folder, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = partial_path(dest)
         async with sem, session.get(url, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise JobError(f"asset {name!r}: HTTP {resp.status} from {urlsplit(url).hostname}")
-            if resp.content_length and resp.content_length > limits.max_asset_bytes:
-                raise JobError(
-                    f"asset {name!r} is {resp.content_length} bytes, over VGEN_MAX_ASSET_BYTES "
-                    f"({limits.max_asset_bytes})"
-                )
+            if resp.content_length and resp.content_length > cap:
+                raise JobError(f"asset {name!r} is {resp.content_length} bytes, over {variable} ({cap})")
             size = 0
             with part.open("wb") as f:
                 async for chunk in resp.content.iter_chunked(CHUNK):
@@ -166,8 +172,8 @@ async def fetch_all(assets: dict[str, str], folder: Path, limits: Limits) -> int
                     async with lock:
                         total[0] += len(chunk)
                         over_job = total[0] > limits.max_job_bytes
-                    if size > limits.max_asset_bytes:
-                        raise JobError(f"asset {name!r} is over VGEN_MAX_ASSET_BYTES ({limits.max_asset_bytes})")
+                    if size > cap:
+                        raise JobError(f"asset {name!r} is over {variable} ({cap})")
                     if over_job:
                         raise JobError(f"the job's assets are over VGEN_MAX_JOB_BYTES ({limits.max_job_bytes})")
                     f.write(chunk)
@@ -208,3 +214,93 @@ async def fetch_text(url: str, limits: Limits, max_bytes: int = 4 * 1024**2) -> 
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JobError(f"spec_url: not UTF-8 text (byte {exc.start})", "save the spec as UTF-8") from None
+
+
+# --- fonts folders -------------------------------------------------------------------------------
+
+# The first four bytes of a font FreeType reads: TrueType (version 1.0, and Apple's 'true'),
+# OpenType with CFF outlines ('OTTO'), a collection of either ('ttcf').
+FONT_MAGIC = (b"\x00\x01\x00\x00", b"true", b"OTTO", b"ttcf")
+_SEND_FONTS = "send only .ttf, .otf, .ttc or .otc fonts there"
+
+
+def font_caps(names: Iterable[str], folder: str, where: str, limits: FontLimits) -> dict[str, tuple[int, str]]:
+    """The job's assets in its fonts folder `folder` (`where`: the spec key naming it), checked
+    before any download: font files by name, directly inside the folder (libass reads no
+    subfolder, nor hidden files), at most VGEN_MAX_FONTS of them. Returns their size cap
+    (VGEN_MAX_FONT_BYTES) for `fetch_all`."""
+    caps: dict[str, tuple[int, str]] = {}
+    for name in names:
+        if name == folder:
+            raise JobError(f"asset {name!r} is the fonts folder ({where}) itself", f"send its fonts as {folder}/NAME")
+        if not name.startswith(folder + "/"):
+            continue
+        file = name[len(folder) + 1 :]
+        if "/" in file or file.startswith("."):
+            raise JobError(
+                f"asset {name!r}: libass reads fonts from directly inside {folder!r} ({where}), "
+                "not from its subfolders or hidden files",
+                f"send it as {folder}/{file.rsplit('/', 1)[-1].lstrip('.')}",
+            )
+        if PurePosixPath(file).suffix.lower() not in FONT_SUFFIXES:
+            raise JobError(f"asset {name!r} is in the fonts folder ({where}) but is not a font file", _SEND_FONTS)
+        caps[name] = (limits.max_bytes, "VGEN_MAX_FONT_BYTES")
+    if len(caps) > limits.max_fonts:
+        raise JobError(
+            f"{where}: the job sends {len(caps)} fonts, over VGEN_MAX_FONTS ({limits.max_fonts})",
+            "send only the fonts the video uses",
+        )
+    return caps
+
+
+def _not_a_font(path: Path, limits: FontLimits) -> str | None:
+    """Why the file at `path` may not stay in a fonts folder, or None."""
+    if path.is_symlink() or not path.is_file():
+        return "is not a plain file"
+    if path.suffix.lower() not in FONT_SUFFIXES:
+        return "is not a font file"
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        return f"is {size} bytes, over VGEN_MAX_FONT_BYTES ({limits.max_bytes})"
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head not in FONT_MAGIC:
+        return f"is not a font: it does not start as TrueType or OpenType does (it starts with {head!r})"
+    return None
+
+
+def check_fonts(assets: Path, folder: str, where: str, limits: FontLimits) -> int:
+    """After the download: every file in the fonts folder `folder` (of the job's `assets`) a font
+    by name and by content, within VGEN_MAX_FONT_BYTES, VGEN_MAX_FONTS and
+    VGEN_MAX_FONTS_TOTAL_BYTES, and at least one. The folder is made when no font was sent to it
+    (a resent job finds its fonts there). A file that is not a font is removed, so that the job
+    sent again without it is not refused for it, and the job is refused. Returns the fonts' count."""
+    path = inside(assets, folder)
+    if path.exists() and not path.is_dir():
+        raise JobError(f"{where}: {folder!r} is a file in the job, not a folder", f"send the fonts as {folder}/NAME")
+    path.mkdir(parents=True, exist_ok=True)
+    discard_partials(path)
+    count = total = 0
+    for file in sorted(path.iterdir()):
+        if file.name.startswith("."):
+            continue  # libass skips hidden files
+        problem = _not_a_font(file, limits)
+        if problem is not None:
+            if file.is_dir() and not file.is_symlink():
+                shutil.rmtree(file, ignore_errors=True)
+            else:
+                file.unlink(missing_ok=True)
+            name = f"{folder}/{file.name}"
+            raise JobError(f"asset {name!r} in the fonts folder ({where}) {problem}: refused", _SEND_FONTS)
+        count += 1
+        total += file.stat().st_size
+    if count > limits.max_fonts:
+        raise JobError(f"{where}: {count} fonts, over VGEN_MAX_FONTS ({limits.max_fonts})", "send fewer fonts")
+    if total > limits.max_total_bytes:
+        raise JobError(
+            f"{where}: the fonts are {total} bytes in all, over VGEN_MAX_FONTS_TOTAL_BYTES ({limits.max_total_bytes})",
+            "send only the fonts the video uses",
+        )
+    if not count:
+        raise JobError(f"{where}: the job sends no font for {folder!r}", f"send them as {folder}/NAME.ttf")
+    return count

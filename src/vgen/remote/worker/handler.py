@@ -15,23 +15,24 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from vgen.errors import VgenError
 from vgen.files import file_sha256
 from vgen.model.chapters import stamp
+from vgen.model.limits import FontLimits
 from vgen.model.limits import Limits as RenderLimits
-from vgen.model.spec import LoadedSpec, format_loc, parse_yaml, validate_data
+from vgen.model.spec import AssetRef, LoadedSpec, format_loc, parse_yaml, validate_data
 from vgen.model.timeline import check_length, given_seconds
-from vgen.pipeline import prepare
-from vgen.remote.worker.fetch import Limits, fetch_all, fetch_text
-from vgen.remote.worker.job import JobError, OutputTarget, parse_job, safe_name
-from vgen.remote.worker.upload import preflight, require_credentials, upload
+from vgen.pipeline import Prepared, prepare
+from vgen.remote.worker.fetch import Limits, check_fonts, fetch_all, fetch_text, font_caps
+from vgen.remote.worker.job import JobError, JobInput, OutputTarget, parse_job, safe_name
+from vgen.remote.worker.upload import Preflight, preflight, require_credentials, upload
 from vgen.run import child
 from vgen.run.progress import Event
-from vgen.run.render import Options, render
+from vgen.run.render import Options, Result, render
 from vgen.run.runner import Interrupted, request_stop, reset_stop
 
 ProgressSink = Callable[[dict[str, Any]], None]
@@ -46,24 +47,31 @@ def work_root() -> Path:
     return Path(tempfile.gettempdir()) / "vgen-jobs"
 
 
+def job_name(ref: AssetRef) -> str:
+    """The job's name for a file the spec names: the path as written; for a fonts folder, as a
+    plain folder name ('fonts/' and './fonts' are 'fonts'), whose fonts the job sends as
+    'fonts/NAME.ttf'."""
+    return str(PurePosixPath(ref.path)) if ref.role == "fonts" else ref.path
+
+
 def job_assets(spec: dict[str, Any], out: Path) -> tuple[dict[str, Any], LoadedSpec]:
-    """The spec with its output forced into the job folder, validated; every file it names a safe
-    relative name, no fonts folder. A bad spec is refused here, before any download."""
+    """The spec with its output forced into the job folder, validated; every file it names, and its
+    fonts folder, a safe relative name. A bad spec is refused here, before any download."""
     spec = dict(spec)
     output = spec.get("output")
     spec["output"] = (dict(output) if isinstance(output, dict) else {}) | {"path": str(out)}
     loaded = validate_data(spec, Path("spec"))
     for ref in loaded.spec.assets():
-        if ref.role == "fonts":
-            raise JobError(
-                "spec: subtitles.fonts_dir is not supported in worker jobs",
-                "use fonts installed in the image (DejaVu), or burn an .ass file's own fonts",
-            )
         try:
-            safe_name(ref.path)
+            safe_name(job_name(ref))
         except ValueError as exc:
             raise JobError(f"spec: {exc} ({format_loc(ref.loc)})") from None
     return spec, loaded
+
+
+def fonts_folders(loaded: LoadedSpec) -> dict[str, str]:
+    """The spec's fonts folders by their job names, each with the spec key that names it."""
+    return {job_name(r): format_loc(r.loc) for r in loaded.spec.assets() if r.role == "fonts"}
 
 
 class Throttle:
@@ -184,9 +192,14 @@ def _noalias_dump(spec: dict[str, Any]) -> str:
 
 async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits) -> dict[str, Any]:
     inp = parse_job(job.get("input"))
-    require_credentials(inp.output)  # before any download or render
+    if inp.output is not None:
+        require_credentials(inp.output)  # before any download or render
+    if inp.work is not None:
+        from vgen.remote.worker.work import allowed
+
+        allowed(inp.work)
+        require_credentials(inp.work.piece("seg-0.mp4"))
     folder = job_folder(job, inp.job_key)
-    assets = folder / "assets"
     fetch_limits = Limits.from_env()
     spec = inp.spec
     if spec is None:
@@ -196,45 +209,95 @@ async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits
             raise JobError("spec_url: not a YAML/JSON mapping")
     spec, loaded = job_assets(spec, folder / "out.mp4")
     check_length(loaded, given_seconds(loaded), limits, at_least=True)  # a day-long spec is not downloaded
+    if inp.kind != "render":
+        from vgen.remote.worker.parts_job import run_part
+
+        return await run_part(inp, spec, loaded, folder, progress, limits)
+    assert inp.output is not None  # parse_job: a render has one
     # The bucket, the names, objects already there, MIME types: checked before any download or render.
     checked = await preflight(inp.output)
     extras = _sidecar_targets(loaded, inp.output)
     for target, content_type in extras.values():
         await preflight(target, content_type)
     refs = loaded.spec.assets()
-    missing = [r.path for r in refs if r.path not in inp.assets and not (assets / r.path).exists()]
+    missing = [
+        r.path
+        for r in refs
+        if r.role != "fonts" and r.path not in inp.assets and not (folder / "assets" / r.path).exists()
+    ]
     if missing:
         raise JobError(
             f"spec names files the job does not send: {', '.join(sorted(set(missing)))[:300]}",
             "add them to input.assets",
         )
-    progress({"stage": "download", "percent": 0})
-    await fetch_all(inp.assets, assets, fetch_limits)
-    spec_file = assets / ".vgen-job-spec.yaml"
-    spec_file.write_text(_noalias_dump(spec), encoding="utf-8")
+    spec_file = await fetch_assets(inp, loaded, spec, folder / "assets", limits, progress)
 
     reset_stop()
     child.limit_memory(limits.child_memory_bytes)  # every FFmpeg of this worker, from here on
     started = time.monotonic()
     prep = await asyncio.to_thread(prepare, spec_file, None, folder / "store", limits=limits)
+    result = await render_in_thread(lambda: render(prep, Throttle(progress), Options()))
+    out = await deliver(result, prep, inp.output, folder, time.monotonic() - started, checked, extras, progress)
+    if folder.resolve().parent == work_root().resolve():
+        shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
+    return out
 
-    def render_here() -> Any:
+
+async def fetch_assets(
+    inp: JobInput, loaded: LoadedSpec, spec: dict[str, Any], assets: Path, limits: RenderLimits, progress: ProgressSink
+) -> Path:
+    """Download the job's assets (fonts checked by name before, by content after) and write the spec
+    beside them; returns the spec file."""
+    fetch_limits = Limits.from_env()
+    fonts = fonts_folders(loaded)  # their fonts are job assets named FOLDER/NAME.ttf
+    font_limits = limits.fonts or FontLimits()
+    caps: dict[str, tuple[int, str]] = {}
+    for fonts_dir, where in fonts.items():
+        caps |= font_caps(inp.assets, fonts_dir, where, font_limits)
+    progress({"stage": "download", "percent": 0})
+    await fetch_all(inp.assets, assets, fetch_limits, caps)
+    for fonts_dir, where in fonts.items():
+        check_fonts(assets, fonts_dir, where, font_limits)  # by content, before FreeType sees them
+    spec_file = assets / ".vgen-job-spec.yaml"
+    spec_file.write_text(_noalias_dump(spec), encoding="utf-8")
+    return spec_file
+
+
+T = TypeVar("T")
+
+
+async def render_in_thread(work: Callable[[], T]) -> T:
+    """Run a render step in a thread; a cancel or timeout from RunPod stops its FFmpeg at once."""
+
+    def here() -> T:
         try:
-            return render(prep, Throttle(progress), Options())
+            return work()
         except Interrupted as exc:  # a KeyboardInterrupt subclass: asyncio would re-raise it as fatal
             raise JobError(f"stopped: {exc}", "send the job again with its job_key to resume") from None
 
-    task = asyncio.create_task(asyncio.to_thread(render_here))
+    task = asyncio.create_task(asyncio.to_thread(here))
     try:
-        result = await asyncio.shield(task)
+        return await asyncio.shield(task)
     except asyncio.CancelledError:
         request_stop(signal.SIGTERM)  # RunPod cancelled or timed out the job: stop FFmpeg now
         await asyncio.gather(task, return_exceptions=True)
         raise
-    render_s = time.monotonic() - started
+
+
+async def deliver(
+    result: Result,
+    prep: Prepared,
+    target: OutputTarget,
+    folder: Path,
+    render_s: float,
+    checked: Preflight,
+    extras: dict[str, tuple[OutputTarget, str]],
+    progress: ProgressSink,
+) -> dict[str, Any]:
+    """Upload a finished video and the files beside it; the job's output: where it went and what it is."""
     progress({"stage": "upload", "percent": 100})
     digest = await asyncio.to_thread(file_sha256, result.output)
-    up = await upload(result.output, inp.output, folder / "upload.json", sha256=digest, checked=checked)
+    up = await upload(result.output, target, folder / "upload.json", sha256=digest, checked=checked)
     out: dict[str, Any] = {
         "bucket": up.bucket,
         "path": up.path,
@@ -250,11 +313,13 @@ async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits
     }
     if up.signed_url:
         out["signed_url"] = up.signed_url
+    if result.notices:
+        out["notices"] = list(result.notices)  # what the render warned of: a missing font, a fallback encoder
     files: dict[str, str] = {}
     for path in result.sidecars:  # captions and chapters, next to the video
         kind = _kind_of(path)
-        target, content_type = extras[kind]
-        sent = await upload(path, target, folder / f"upload-{kind}.json", content_type=content_type)
+        sidecar, content_type = extras[kind]
+        sent = await upload(path, sidecar, folder / f"upload-{kind}.json", content_type=content_type)
         files[kind] = sent.path
     if files:
         out["files"] = files
@@ -265,8 +330,6 @@ async def _run(job: dict[str, Any], progress: ProgressSink, limits: RenderLimits
             {"start_s": round(tl.frame_time(c.frame), 3), "time": stamp(tl.frame_time(c.frame), long), "title": c.title}
             for c in tl.chapters
         ]
-    if folder.resolve().parent == work_root().resolve():
-        shutil.rmtree(folder, ignore_errors=True)  # uploaded: the checkpoints have served
     return out
 
 
