@@ -45,13 +45,13 @@ lint: setup
 
 # The inner loop: everything but the renders and worker runs (marked slow), one FFmpeg.
 test-fast: setup
-	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 test-system: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-ffmpeg9: setup
-	VGEN_FFMPEG=$(WHEEL_FFMPEG) $(BIN)/python -m pytest -n 2 -q
+	VGEN_FFMPEG=$(WHEEL_FFMPEG) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 # Composition speed (vs encode alone, also with a core to spare; the zoompan and perspective recipes,
 # MoviePy), memory against length, resume/edit ratios: about an hour on 2 cores. Results in

@@ -11,6 +11,7 @@ the assets (the only I/O here); nothing is written and no render starts.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,21 @@ def load_and_check(
     draft: bool = False,
     thorough: bool = False,
     limits: Limits | None = None,
+    facts: Facts | None = None,
 ) -> Checked:
     """Load the spec (unless given loaded), probe every asset once (`thorough`: decode every image,
     as `validate` does), build the timeline and check transitions and captions. Asset problems are
     raised together (AssetProblems); any other fault as the one error that names it. `limits`:
-    `Limits.local()` unless given (the worker passes `Limits.worker()`)."""
+    `Limits.local()` unless given (the worker passes `Limits.worker()`); `facts`: already probed
+    (a fan-out job plans with the caller's, without the files it does not show)."""
     loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
     if draft:
         loaded = as_draft(loaded)
     limits = limits or Limits.local()
     check_length(loaded, given_seconds(loaded), limits, at_least=True)  # before probing a single asset
     ff = ff or find_ffmpeg()
-    facts = probe.gather(loaded, ff, decode=thorough)
+    if facts is None:
+        facts = probe.gather(loaded, ff, decode=thorough)
     tl = build_timeline(loaded, facts, limits)
     captions_mod.check_words(loaded, tl)
     caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
@@ -157,21 +161,24 @@ class Prepared:
 
 
 def prepare(
-    spec_path: str | Path,
+    spec_path: str | Path | LoadedSpec,
     ff: FFmpeg | None = None,
     work_dir: Path | None = None,
     draft: bool = False,
     compositor: str | None = None,
     limits: Limits | None = None,
+    facts: Facts | None = None,
+    digest: Callable[[Path], str] = file_digest,
 ) -> Prepared:
     """Everything a render will run (dry-run prints this). `compositor` (auto or ffmpeg) overrides the
-    spec's output.compositor; `limits` as for `load_and_check`."""
-    checked = load_and_check(spec_path, ff, draft=draft, limits=limits)
+    spec's output.compositor; `limits` and `facts` as for `load_and_check`; `digest`: the content
+    hash of an asset for the plan's keys (a fan-out job is given those of files it lacks)."""
+    checked = load_and_check(spec_path, ff, draft=draft, limits=limits, facts=facts)
     loaded, ff, tl = checked.loaded, checked.ff, checked.timeline
     encoder = choose_encoder(ff, loaded.spec.output, tl.fps)
     output = loaded.output_path.resolve()
     work = (work_dir or default_work_dir(output)).resolve()
-    plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, file_digest)
+    plan = build_plan(tl, loaded.spec.segments.seconds, encoder, ff.version, output, work, digest)
     how, notice = pick_compositor(checked, compositor)
     segs = tuple(commands.segment_command(ff, plan, s, checked.burned, checked.fonts_dir, how) for s in plan.segments)
     return Prepared(

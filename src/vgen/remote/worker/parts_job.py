@@ -39,16 +39,9 @@ def prepare_given(
     spec_file: Path, facts: dict[str, dict[str, Any]], digests: dict[str, str], work_dir: Path, limits: RenderLimits
 ) -> Prepared:
     """`pipeline.prepare` with the caller's facts for the probe and its digests for the files this
-    job did not download: the same stages in the same order (timeline, captions, titles, encoder,
-    plan, compositor, commands), so the commands are those of a local render of the spec. A file
-    that is here must have the content the caller planned with."""
-    from vgen.ffmpeg import captions as captions_mod
-    from vgen.ffmpeg import commands, titles
-    from vgen.ffmpeg.binary import find_ffmpeg
-    from vgen.ffmpeg.encoders import choose as choose_encoder
-    from vgen.model.plan import build_plan
-    from vgen.model.timeline import build_timeline
-    from vgen.pipeline import Checked, pick_compositor
+    job did not download, so the commands are those of a local render of the spec. A file that is
+    here must have the content the caller planned with."""
+    from vgen.pipeline import prepare
 
     loaded = load_spec(spec_file)
     names = {loaded.resolve(name): name for name in digests}
@@ -64,34 +57,11 @@ def prepare_given(
             return real
         return digests[name]
 
-    ff = find_ffmpeg()
     try:
         fact_map = facts_from_json(facts, loaded.resolve)
     except ValueError as exc:
         raise JobError(f"input.facts: {' '.join(str(exc).split())[:300]}") from None
-    tl = build_timeline(loaded, fact_map, limits)
-    captions_mod.check_words(loaded, tl)
-    caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)
-    checked = Checked(loaded, ff, fact_map, tl, caps, fonts, titles.burn_scripts(loaded, tl, caps))
-    encoder = choose_encoder(ff, loaded.spec.output, tl.fps)
-    plan = build_plan(
-        tl, loaded.spec.segments.seconds, encoder, ff.version, loaded.output_path.resolve(), work_dir.resolve(), digest
-    )
-    how, notice = pick_compositor(checked, None)
-    segs = tuple(commands.segment_command(ff, plan, s, checked.burned, checked.fonts_dir, how) for s in plan.segments)
-    return Prepared(
-        loaded,
-        ff,
-        plan,
-        segs,
-        commands.audio_command(ff, plan),
-        commands.join_command(ff, plan),
-        checked.captions,
-        how,
-        notice,
-        checked.warnings,
-        checked.burned,
-    )
+    return prepare(loaded, work_dir=work_dir, limits=limits, facts=fact_map, digest=digest)
 
 
 def check_bounds(prep: Prepared, bounds: list[tuple[int, int]]) -> None:
