@@ -246,24 +246,30 @@ def decoder_args(facts: ImageFacts) -> dict[str, str]:
     return {}
 
 
+def image_input(path: Path, facts: ImageFacts, fps: Fraction, shrink: int = 0) -> Any:
+    """An image as an ffmpeg-python input: one frame, decoded once, EXIF ignored here (the filters
+    turn it upright). `shrink` n > 0: a JPEG is decoded at 1/2^n of its size (DCT scaling, several
+    times faster), for pictures far smaller than the image (the storyboard's tiles); renders never
+    shrink."""
+    decoder = decoder_args(facts)
+    jpeg = decoder.get("vcodec", _BY_EXTENSION.get(path.suffix.lower())) == "mjpeg"
+    return ffm.input(
+        str(path),
+        f="image2",
+        pattern_type="none",
+        framerate=rate(fps),
+        noautorotate=None,
+        protocol_whitelist="file",
+        **decoder,
+        **({"lowres": shrink} if shrink and jpeg else {}),
+    )
+
+
 def slide_input(slide: SlideTL, fps: Fraction, shrink: int = 0) -> Any:
-    """The ffmpeg-python input of a slide (images: one frame, decoded once, EXIF ignored here).
-    `shrink` n > 0: a JPEG is decoded at 1/2^n of its size (DCT scaling, several times faster),
-    for pictures far smaller than the image (the storyboard's tiles); renders never shrink."""
+    """The ffmpeg-python input of a slide: an image (`image_input`) or a looped clip."""
     if slide.kind == "image":
         assert isinstance(slide.facts, ImageFacts)
-        decoder = decoder_args(slide.facts)
-        jpeg = decoder.get("vcodec", _BY_EXTENSION.get(slide.source.suffix.lower())) == "mjpeg"
-        return ffm.input(
-            str(slide.source),
-            f="image2",
-            pattern_type="none",
-            framerate=rate(fps),
-            noautorotate=None,
-            protocol_whitelist="file",
-            **decoder,
-            **({"lowres": shrink} if shrink and jpeg else {}),
-        )
+        return image_input(slide.source, slide.facts, fps, shrink)
     return ffm.input(str(slide.source), stream_loop=-1, **INPUT_SAFETY)
 
 
@@ -299,15 +305,7 @@ def burn_captions(stream: Any, first: int, scripts: tuple[Path, ...], fonts_dir:
 
 def overlay_input(o: OverlayTL, fps: Fraction) -> Any:
     """An overlay's image, decoded once (one frame)."""
-    return ffm.input(
-        str(o.path),
-        f="image2",
-        pattern_type="none",
-        framerate=rate(fps),
-        noautorotate=None,
-        protocol_whitelist="file",
-        **decoder_args(o.facts),
-    )
+    return image_input(o.path, o.facts, fps)
 
 
 def overlay_stream(inp: Any, o: OverlayTL) -> Any:

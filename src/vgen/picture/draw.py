@@ -82,27 +82,32 @@ class ClipReader:
         self.log.close()
 
 
-def load_canvas(layer: Layer) -> Planes:
+def _one_frame(argv: tuple[str, ...], size: int, what: str, retried: str) -> bytes:
+    """The one raw frame of `size` bytes an FFmpeg command writes to stdout (a canvas, an overlay);
+    a timeout or a short or failed run is an FFmpegError naming `what`."""
     try:
-        proc = child.run(list(layer.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
+        proc = child.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise FFmpegError(
-            f"slide {layer.slide + 1}: preparing its image took over {CANVAS_TIMEOUT_S} s",
-            "check the image (vgen validate); it is retried",
+            f"{what}: preparing its image took over {CANVAS_TIMEOUT_S} s",
+            f"check the image (vgen validate){retried}",
             "",
-            " ".join(layer.argv),
+            " ".join(argv),
         ) from exc
-    w, h = layer.width, layer.height
-    size = w * h * 3 // 2
     if proc.returncode != 0 or len(proc.stdout) != size:
         raise FFmpegError.from_process(
-            f"slide {layer.slide + 1}: preparing its image failed",
+            f"{what}: preparing its image failed",
             proc.stderr,
             "check the image decodes (vgen validate)",
-            layer.argv,
+            argv,
             fallback=f"{len(proc.stdout)} of {size} bytes",
         )
-    return planes_of(layer, proc.stdout)
+    return proc.stdout
+
+
+def load_canvas(layer: Layer) -> Planes:
+    size = layer.width * layer.height * 3 // 2
+    return planes_of(layer, _one_frame(layer.argv, size, f"slide {layer.slide + 1}", "; it is retried"))
 
 
 def planes_of(layer: Layer, canvas: bytes) -> Planes:
@@ -119,25 +124,8 @@ def load_overlay(g: Graphic) -> Prepared:
     """An overlay's image from FFmpeg, prepared for blending (`overlay.Prepared`)."""
     from vgen.picture import overlay
 
-    size = g.width * g.height * 4
-    try:
-        proc = child.run(list(g.argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=CANVAS_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise FFmpegError(
-            f"overlays[{g.index}]: preparing its image took over {CANVAS_TIMEOUT_S} s",
-            "check the image (vgen validate)",
-            "",
-            " ".join(g.argv),
-        ) from exc
-    if proc.returncode != 0 or len(proc.stdout) != size:
-        raise FFmpegError.from_process(
-            f"overlays[{g.index}]: preparing its image failed",
-            proc.stderr,
-            "check the image decodes (vgen validate)",
-            g.argv,
-            fallback=f"{len(proc.stdout)} of {size} bytes",
-        )
-    return overlay.prepare(proc.stdout, g.x, g.y, g.width, g.height)
+    frame = _one_frame(g.argv, g.width * g.height * 4, f"overlays[{g.index}]", "")
+    return overlay.prepare(frame, g.x, g.y, g.width, g.height)
 
 
 _scratch = threading.local()
