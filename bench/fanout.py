@@ -16,8 +16,6 @@ import functools
 import http.server
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,12 +35,6 @@ ASSETS_GB = 1.2  # an hour of slides: 600 photos of 2 MB
 NETWORK_S_PER_GB = 8.0  # 1 Gb/s between a worker and storage (the local stand-ins measure themselves)
 POLL_S = 2.0  # the caller's default poll interval: a job's end is seen up to this late
 WORKERS = (1, 2, 4, 8, 16)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _timed(fn, *args) -> float:
@@ -216,41 +208,20 @@ def plot(m: dict, path: Path) -> None:
 
 
 def fanout_suite(runs: int = 1) -> dict:
-    import boto3
-    from moto.server import ThreadedMotoServer
+    import test_fanout as tf
+    from servers import s3_server, tus_server
 
     from vgen.ffmpeg.binary import find_ffmpeg
 
     ff = find_ffmpeg()
-    port = _port()
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    s3.start()
-    s3_env = {
-        "BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "BUCKET_ACCESS_KEY_ID": "bench",
-        "BUCKET_SECRET_ACCESS_KEY": "bench-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    s3_client = boto3.client(
-        "s3",
-        endpoint_url=s3_env["BUCKET_ENDPOINT_URL"],
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench-secret",
-        region_name="us-east-1",
-    )
-    s3_client.create_bucket(Bucket="work")
     folder = Path(tempfile.mkdtemp(prefix="vgen-fanout-bench-"))
     store = folder / "tus"
     store.mkdir()
-    tus = subprocess.Popen(["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)], stdout=subprocess.PIPE,
-                           text=True, env={**os.environ, "TUS_TEST_KEY": "service-role-key-for-tests"})  # fmt: skip
     try:
-        tus_url = f"http://127.0.0.1:{int(tus.stdout.readline())}"
-        figures = transfer_figures(folder, s3_env) | join_figure(folder, ff)
-        e2e = end_to_end(folder, ff, tus_url, s3_env, runs)
+        with s3_server("work", secret="bench-secret") as (_, s3_env), tus_server(store, tf.TUS_KEY) as tus_url:
+            figures = transfer_figures(folder, s3_env) | join_figure(folder, ff)
+            e2e = end_to_end(folder, ff, tus_url, s3_env, runs)
     finally:
-        tus.send_signal(signal.SIGTERM)
-        s3.stop()
         shutil.rmtree(folder, ignore_errors=True)
     med = e2e["median"]
     m = model(figures, chunk_overhead_s=med["chunk_overhead_s"])

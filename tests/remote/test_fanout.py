@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from plane import STORAGE_KEY, ControlPlane
+from servers import s3_server, tus_installed, tus_server
 
 from vgen.remote.parts import Costs, chunk_ranges, model_wall_s
 
@@ -65,52 +65,19 @@ def test_the_model_falls_with_workers_and_counts_the_join():
 # --- the fan-out through the SDK's worker loop ------------------------------------------------------
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tus(tmp_path_factory):
-    if not (ROOT / "tests" / "tus" / "node_modules" / "@tus" / "server").is_dir():
+    if not tus_installed():
         pytest.fail("run `make setup` first: tests/tus needs `npm install` (the Makefile does it)")
     store = tmp_path_factory.mktemp("tus-store")
-    proc = subprocess.Popen(
-        ["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TUS_TEST_KEY": TUS_KEY},
-    )
-    yield f"http://127.0.0.1:{int(proc.stdout.readline())}", store
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+    with tus_server(store, TUS_KEY) as url:
+        yield url, store
 
 
 @pytest.fixture(scope="module")
 def s3():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = _port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        "BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "BUCKET_ACCESS_KEY_ID": "test",
-        "BUCKET_SECRET_ACCESS_KEY": "test-secret-key",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["BUCKET_ENDPOINT_URL"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test-secret-key",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket="work")
-    yield client, env
-    server.stop()
+    with s3_server("work") as served:
+        yield served
 
 
 def _die_with_parent() -> None:

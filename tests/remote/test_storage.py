@@ -13,15 +13,13 @@ import http.server
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import s3_server, tus_installed, tus_server
 
 import vgen.remote.worker.upload as up
 from vgen.errors import VgenError
@@ -55,26 +53,18 @@ def one_line_without_key(exc: BaseException) -> str:
 @pytest.fixture(scope="module")
 def tus(tmp_path_factory):
     """server.mjs with a bucket list; yields (base URL, store folder, control(**switches))."""
-    if not (ROOT / "tests" / "tus" / "node_modules" / "@tus" / "server").is_dir():
+    if not tus_installed():
         pytest.fail("run `make setup` first: tests/tus needs `npm install` (the Makefile does it)")
     store = tmp_path_factory.mktemp("tus-store")
     buckets = tmp_path_factory.mktemp("tus-conf") / "buckets.json"
     buckets.write_text(json.dumps(BUCKETS))
-    proc = subprocess.Popen(
-        ["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store), str(buckets)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TUS_TEST_KEY": KEY},
-    )
-    base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    with tus_server(store, KEY, str(buckets)) as base:
 
-    def control(**switches) -> None:
-        req = urllib.request.Request(f"{base}/__control", data=json.dumps(switches).encode(), method="POST")
-        urllib.request.urlopen(req, timeout=10).close()
+        def control(**switches) -> None:
+            req = urllib.request.Request(f"{base}/__control", data=json.dumps(switches).encode(), method="POST")
+            urllib.request.urlopen(req, timeout=10).close()
 
-    yield base, store, control
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+        yield base, store, control
 
 
 @pytest.fixture
@@ -289,24 +279,17 @@ def test_the_clients_storage_does_not_follow_redirects_either(recorder, tmp_path
 
 
 @pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def moto():
+    with s3_server() as (_, env):
+        yield env["BUCKET_ENDPOINT_URL"]
 
 
 @pytest.fixture
-def s3(s3_server, monkeypatch):
+def s3(moto, monkeypatch):
     import boto3
 
     env = {
-        "BUCKET_ENDPOINT_URL": s3_server,
+        "BUCKET_ENDPOINT_URL": moto,
         "BUCKET_ACCESS_KEY_ID": "test",
         "BUCKET_SECRET_ACCESS_KEY": KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -314,7 +297,7 @@ def s3(s3_server, monkeypatch):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     client = boto3.client(
-        "s3", endpoint_url=s3_server, aws_access_key_id="test", aws_secret_access_key=KEY, region_name="us-east-1"
+        "s3", endpoint_url=moto, aws_access_key_id="test", aws_secret_access_key=KEY, region_name="us-east-1"
     )
     if "videos" not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
         client.create_bucket(Bucket="videos")

@@ -10,7 +10,6 @@ import http.server
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from plane import ControlPlane
+from servers import s3_server, tus_installed, tus_server
 
 from vgen.remote.worker.fetch import Limits, fetch_all
 from vgen.remote.worker.handler import run_job
@@ -62,19 +62,11 @@ def assets(ff, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tus(tmp_path_factory):
     """Node's @tus/server with @tus/file-store, shaped like Supabase's resumable endpoint."""
-    if not (ROOT / "tests" / "tus" / "node_modules" / "@tus" / "server").is_dir():
+    if not tus_installed():
         pytest.fail("run `make setup` first: tests/tus needs `npm install` (the Makefile does it)")
     store = tmp_path_factory.mktemp("tus-store")
-    proc = subprocess.Popen(
-        ["node", str(ROOT / "tests" / "tus" / "server.mjs"), str(store)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TUS_TEST_KEY": KEY},
-    )
-    port = int(proc.stdout.readline())
-    yield f"http://127.0.0.1:{port}", store
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+    with tus_server(store, KEY) as url:
+        yield url, store
 
 
 @pytest.fixture
@@ -345,33 +337,9 @@ def test_worker_loop_sends_progress_then_the_result_to_the_control_plane(assets,
 @pytest.mark.slow
 def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypatch):
     """moto's S3 server on 127.0.0.1 stands in for any S3-compatible bucket (RunPod's helpers' names)."""
-    import socket
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        env = {
-            "BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "BUCKET_ACCESS_KEY_ID": "test",
-            "BUCKET_SECRET_ACCESS_KEY": "test-secret",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+    with s3_server("videos", secret="test-secret") as (s3, env):
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=env["BUCKET_ENDPOINT_URL"],
-            aws_access_key_id="test",
-            aws_secret_access_key="test-secret",
-            region_name="us-east-1",
-        )
-        s3.create_bucket(Bucket="videos")
         base, _ = assets
         j = job(base, key="ep-45")
         j["input"]["output"]["target"] = "s3"
@@ -379,8 +347,6 @@ def test_s3_target_through_an_s3_server_on_loopback(assets, worker_env, monkeypa
         assert "error" not in out, out
         body = s3.get_object(Bucket="videos", Key="channel-a/ep-45.mp4")["Body"].read()
         assert hashlib.sha256(body).hexdigest() == out["sha256"] and len(body) == out["size_bytes"]
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow
