@@ -1,6 +1,7 @@
 """vgen benchmarks: ratios measured side by side in one run (this machine is shared and noisy).
 
-    python bench/run.py [resilience] [compose] [transitions] [scaling] [--runs 3] [--seconds 60]
+    python bench/run.py [resilience] [compose] [transitions] [graphics] [picture] [scaling] [fanout]
+                        [--runs 3] [--seconds 60]
 
 Writes bench/results.json and prints a Markdown table for BENCHMARKS.md.
 """
@@ -117,7 +118,9 @@ def machine() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
-        "suites", nargs="*", default=["compose", "transitions", "graphics", "scaling", "resilience", "fanout"]
+        "suites",
+        nargs="*",
+        default=["compose", "transitions", "graphics", "picture", "scaling", "resilience", "fanout"],
     )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
@@ -157,6 +160,11 @@ def main() -> None:
             f"{gr['cpu_ms_per_frame']:.2f} ms of CPU per frame (medians {gr['median_s']}, pairs "
             f"{[round(x, 3) for x in gr['pair_ratios']]})"
         )
+    if "picture" in args.suites:
+        import picture
+
+        out["picture"] = picture.picture_suite(args.runs, args.seconds)
+        print(picture.table(out["picture"]))
     if "scaling" in args.suites:
         import compose
 

@@ -16,7 +16,8 @@ BASE = {"vgen.errors", "vgen.files", "vgen.cache"}
 ALLOWED = {
     "vgen.model": {"vgen.errors", "vgen.model"},
     "vgen.ffmpeg": BASE | {"vgen.model", "vgen.ffmpeg", "vgen.run.child"},
-    "vgen.ffmpeg.commands": BASE | {"vgen.model", "vgen.ffmpeg", "vgen.picture.source"},
+    # the raw source's IR, and which canvas engine (libvips, its version) a segment's name carries
+    "vgen.ffmpeg.commands": BASE | {"vgen.model", "vgen.ffmpeg", "vgen.picture.source", "vgen.picture.canvas"},
     "vgen.picture": BASE
     | {"vgen.model", "vgen.ffmpeg.graph", "vgen.ffmpeg.binary", "vgen.machine", "vgen.run.child", "vgen.picture"},
     "vgen.pipeline": BASE | {"vgen.model", "vgen.ffmpeg", "vgen.picture.source"},

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from vgen.picture import draw, warp
+from vgen.picture import canvas, draw, warp
 from vgen.picture.source import Source
 from vgen.pipeline import load_and_check, prepare
 from vgen.run.render import render_spec
@@ -45,9 +45,11 @@ def test_raw_segments_join_without_a_seam(ff, media, long_narration, tmp_path):
 
 
 @pytest.mark.slow
-def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path):
+def test_raw_and_ffmpeg_compositors_agree(ff, media, long_narration, tmp_path, monkeypatch):
     """The two paths draw the same pictures; they differ only in resampling and rounding details
-    (and xfade's fadeblack fades to Y=0 where raw frames fade to video black, Y=16)."""
+    (and xfade's fadeblack fades to Y=0 where raw frames fade to video black, Y=16). Both from the
+    FFmpeg commands' canvases: the compositors are compared here, the canvases in test_canvas.py."""
+    monkeypatch.setattr(canvas, "engine", lambda: None)
     videos = {}
     for how in ("raw", "ffmpeg"):
         spec = blend_spec(media, long_narration, 3)
@@ -212,9 +214,12 @@ def test_a_failing_canvas_fails_its_segment_with_the_reason(ff, media, tmp_path)
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
     cmd = prepare(write_spec(tmp_path, spec), ff).segment_commands[0]
     assert cmd.source is not None
+    layer = cmd.source.layers[0]
+    gone = str(tmp_path / "gone.jpg")  # libvips fails on it first where it makes canvases, then FFmpeg
     broken = dataclasses.replace(
-        cmd.source.layers[0],
-        argv=(ff.path, "-v", "error", "-i", str(tmp_path / "gone.jpg"), "-f", "rawvideo", "pipe:1"),
+        layer,
+        argv=(ff.path, "-v", "error", "-i", gone, "-f", "rawvideo", "pipe:1"),
+        image=dataclasses.replace(layer.image, path=gone) if layer.image else None,
     )
     cmd = dataclasses.replace(cmd, source=dataclasses.replace(cmd.source, layers=(broken,)))
     with pytest.raises(FFmpegError, match="slide 1: preparing its image failed"):
@@ -287,11 +292,12 @@ TEN = ["wipeleft", "slideup", "circleopen", "dissolve", "pixelize", "radial", "h
 
 
 @pytest.mark.slow
-def test_the_two_engines_draw_the_same_transitions_frame_by_frame(ff, media, tmp_path):
+def test_the_two_engines_draw_the_same_transitions_frame_by_frame(ff, media, tmp_path, monkeypatch):
     """vgen's own transitions against FFmpeg's xfade in the reference path (--compositor ffmpeg), on
     whole renders: luma is the same picture. (The FFmpeg path runs xfade on 4:4:4 after a bicubic
     upsampling and back, so its chroma differs by design; tests/picture/test_transitions.py holds
     the chroma against xfade fed vgen's own 4:2:0 samples: identical.)"""
+    monkeypatch.setattr(canvas, "engine", lambda: None)  # both from FFmpeg's canvases, as above
     spec = base_spec(fps=10)
     pics = [media["land"], media["land2"], media["square"], media["portrait"]]
     spec["defaults"] = {"duration": 1.0, "ken_burns": "none"}

@@ -594,7 +594,10 @@ def test_caption_files_that_would_cost_libass_dearly_are_refused(assets, worker_
 @pytest.mark.slow
 def test_a_job_past_its_time_limit_stops_ffmpeg_keeps_its_segments_and_resumes(assets, tus, worker_env, monkeypatch):
     base, _ = assets
-    j = job(base, segments=1.0, key="ep-54", slides=40)  # 40 segments: seconds of work on any FFmpeg
+    # 40 segments of 720p: seconds of work on any FFmpeg (at 160x90 the wheel's FFmpeg and
+    # in-process canvases finished them all within the limit)
+    j = job(base, segments=1.0, key="ep-54", slides=40)
+    j["input"]["spec"]["output"].update(width=1280, height=720)
     j["input"]["spec"]["audio"] = None
     j["input"]["assets"].pop("audio/narration.mp3")
     manifest = Path(worker_env["VGEN_WORK_ROOT"]) / "ep-54" / "store" / "manifest.json"

@@ -23,6 +23,7 @@ from vgen.files import partial_path
 from vgen.model.chapters import ffmetadata
 from vgen.model.plan import Plan, Segment
 from vgen.model.timeline import Timeline
+from vgen.picture import canvas
 from vgen.picture.source import Source, build_source
 
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1")
@@ -118,7 +119,7 @@ def frames_stream(
     (captions, titles) burned in by FFmpeg either way."""
     if compositor == "ffmpeg":
         return graph.segment_graph(tl, first, end, subs, fonts_dir), None
-    source = build_source(ff, tl, first, end)
+    source = build_source(ff, tl, first, end, canvas.engine())
     stream = raw_input(tl).video
     if subs:
         stream = graph.burn_captions(stream, first, subs, fonts_dir).filter("format", "yuv420p")
@@ -158,6 +159,7 @@ def segment_command(
                         layer.clip_end - seg.first,
                         layer.move,
                         layer.canvas,
+                        *(layer.image.pathless() if layer.image else ()),
                     )
                 )
                 for layer in source.layers

@@ -139,6 +139,17 @@ def canvas_geometry(slide: SlideTL, tl: Timeline) -> Canvas | None:
     return Canvas(k, cw, ch, box, win_w, win_h)
 
 
+def still_window(slide: SlideTL, tl: Timeline) -> tuple[int, int, int, int]:
+    """(cw, ch, x, y): a still `cover` slide is scaled to cw x ch and the frame cut from it at
+    (x, y). Even offsets: FFmpeg's crop rounds odd ones down on 4:2:0 pictures (a JPEG) but not on
+    RGB (a PNG), and libvips' canvases (`picture.canvas`) must cut where FFmpeg's do."""
+    move, W, H = slide.move, tl.width, tl.height
+    cw, ch = math.ceil(slide.canvas_w), math.ceil(slide.canvas_h)
+    x = round(min(max(move.x0 * cw - W / 2, 0), cw - W)) // 2 * 2
+    y = round(min(max(move.y0 * ch - H / 2, 0), ch - H)) // 2 * 2
+    return cw, ch, x, y
+
+
 def canvas_stream(inp: Any, slide: SlideTL, tl: Timeline) -> tuple[Any, Canvas | None]:
     """One frame: an image slide upright, fitted and converted to BT.709 yuv420p, either the finished
     still frame or, for a moving slide, the box of its working canvas that the move shows."""
@@ -150,10 +161,7 @@ def canvas_stream(inp: Any, slide: SlideTL, tl: Timeline) -> tuple[Any, Canvas |
     if geo is None:
         if slide.fit == "contain":
             return yuv(_contain(src, W, H)), None
-        move = slide.move
-        cw, ch = math.ceil(slide.canvas_w), math.ceil(slide.canvas_h)
-        x = round(min(max(move.x0 * cw - W / 2, 0), cw - W))
-        y = round(min(max(move.y0 * ch - H / 2, 0), ch - H))
+        cw, ch, x, y = still_window(slide, tl)
         return yuv(src.filter("scale", cw, ch, flags=SCALE_FLAGS).filter("crop", W, H, x, y)), None
     if slide.fit == "contain":
         canvas = _contain(src, geo.cw, geo.ch)

@@ -106,7 +106,16 @@ def _one_frame(argv: tuple[str, ...], size: int, what: str, retried: str) -> byt
 
 
 def load_canvas(layer: Layer) -> Planes:
+    """A layer's canvas, from libvips where the source says so (`canvas.load`), else from its FFmpeg
+    command; an image libvips fails on goes to FFmpeg (always the same way for the same file)."""
     size = layer.width * layer.height * 3 // 2
+    if layer.image is not None:
+        from vgen.picture import canvas
+
+        try:
+            return planes_of(layer, canvas.load(layer.image))
+        except canvas.Error:
+            pass
     return planes_of(layer, _one_frame(layer.argv, size, f"slide {layer.slide + 1}", "; it is retried"))
 
 

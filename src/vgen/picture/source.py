@@ -29,8 +29,9 @@ from vgen.ffmpeg.binary import FFmpeg
 from vgen.model import kenburns
 from vgen.model.graphics import OverlayTL
 from vgen.model.timeline import SlideTL, Timeline
+from vgen.picture import canvas as image_canvas  # `canvas` is also a Layer field
 
-SOURCE_VERSION = 3  # 2: move and canvas as objects; 3: overlays
+SOURCE_VERSION = 4  # 2: move and canvas as objects; 3: overlays; 4: libvips canvases (image)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Layer:
     move: kenburns.Move | None = None  # None: the canvas is the frame itself
     canvas: graph.Canvas | None = None  # where the moving slide's canvas (box) lies
     clip: bool = False  # a video: argv writes its frames of this segment, one after another
+    image: image_canvas.Recipe | None = None  # libvips makes the canvas (`canvas`); argv where it cannot
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class Source:
                     "canvas": graph.Canvas(**{**x["canvas"], "box": tuple(x["canvas"]["box"])})
                     if x["canvas"]
                     else None,
+                    "image": image_canvas.Recipe(
+                        **{**x["image"], "scale": tuple(x["image"]["scale"]), "crop": tuple(x["image"]["crop"])}
+                    )
+                    if x.get("image")
+                    else None,
                 }
             )
             for x in d.pop("layers")
@@ -151,7 +158,9 @@ def clip_argv(ff: FFmpeg, slide: SlideTL, tl: Timeline, first: int, end: int) ->
     return _raw_out(ff, stream)
 
 
-def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
+def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int, vips: str | None = None) -> Source:
+    """The source of global frames [first, end). `vips` ("libvips X.Y.Z", `canvas.engine()`): image
+    canvases are libvips recipes where it can make them; None: every canvas is an FFmpeg command."""
     layers: list[Layer] = []
     blends: list[Blend] = []
     for s in tl.visible(first, end):
@@ -170,10 +179,12 @@ def build_source(ff: FFmpeg, tl: Timeline, first: int, end: int) -> Source:
             )
         else:
             argv, geo = canvas_argv(ff, s, tl)
+            image = image_canvas.recipe(s, tl, geo, vips)
             if geo is None:
-                layers.append(Layer(s.index, argv, tl.width, tl.height, s.clip_start, s.clip_end, None))
+                layers.append(Layer(s.index, argv, tl.width, tl.height, s.clip_start, s.clip_end, None, image=image))
             else:
-                layers.append(Layer(s.index, argv, geo.box[2], geo.box[3], s.clip_start, s.clip_end, s.move, geo))
+                w, h = geo.box[2], geo.box[3]
+                layers.append(Layer(s.index, argv, w, h, s.clip_start, s.clip_end, s.move, geo, image=image))
         t = s.trans_in
         if t is not None and t.first + t.frames > first and t.first < end:
             blends.append(Blend(t.type, t.first, t.frames, s.index))
@@ -206,6 +217,9 @@ def describe(src: Source) -> str:
         parts.append("blends " + ", ".join(f"{b.type} {b.frames} fr into slide {b.into + 1}" for b in src.blends))
     if src.overlays:
         parts.append(f"{len(src.overlays)} overlay(s)")
+    vips = [x.image.engine for x in src.layers if x.image is not None]
+    if vips:
+        parts.append(f"{len(vips)} canvas(es) by {vips[0]}, the rest by FFmpeg")
     return "; ".join(parts)
 
 
