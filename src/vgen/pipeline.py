@@ -80,6 +80,8 @@ def load_and_check(
     ff = ff or find_ffmpeg()
     if facts is None:
         facts = probe.gather(loaded, ff, decode=thorough)
+    else:
+        facts = probe.own_loops(facts, ff)
     tl = build_timeline(loaded, facts, limits)
     captions_mod.check_words(loaded, tl)
     caps, fonts = captions_mod.for_spec(loaded, tl, ff, limits.captions)

@@ -212,14 +212,16 @@ def video_stream(inp: Any, slide: SlideTL, tl: Timeline, first: int, frames: int
 
 
 def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
-    """Frames of the looped clip to skip to reach slide frame `first`: modulo the loop when the
-    clip lasts a whole number of output frames (the loop then repeats exactly), else all of them."""
+    """Frames of the looped clip to skip to reach slide frame `first`. FFmpeg's loop moves the clip
+    on by exactly `facts.loop` seconds each time (measured, `probe.loop_seconds`): when q loops
+    last a whole number p of output frames, the `fps` filter picks the same frames again p frames
+    later (the shift is exact in its integer time base), so `first % p` frames lead to the same
+    picture as `first`, and a segment decodes at most q loops before its first frame. Unmeasured:
+    every frame from the clip's start (exact, slow)."""
     facts = slide.facts
     assert isinstance(facts, AVFacts)
-    period = facts.duration * float(fps)
-    if round(period) > 0 and abs(period - round(period)) < 1e-6:
-        return first % round(period)
-    return first
+    period = Fraction(facts.loop) * fps if facts.loop else Fraction(0)  # output frames per loop: p / q
+    return first % period.numerator if period > 0 else first
 
 
 # What FFmpeg's image2 demuxer decodes a file as, by its extension (libavformat/img2.c).

@@ -222,6 +222,53 @@ def audio_seconds_cached(ff: FFmpeg, path: Path) -> float:
     return seconds
 
 
+def loop_seconds(ff: FFmpeg, path: Path) -> str:
+    """How far FFmpeg's `-stream_loop` moves the first video stream on per loop, as exact "num/den"
+    seconds ("" where it cannot tell), remembered per (file, FFmpeg version). Measured, not
+    predicted: both 5.1 and 9 take the video's packet span plus one frame, but whether an unused
+    audio stream counts depends on whether the demuxer skips it. The clip is looped once with the
+    render's own input options and its packets copied (nothing decoded): the first packet of the
+    second pass, less that of the first."""
+    key = cache.file_key(path, ff.version)
+    known = cache.get("loop-periods", key)
+    if isinstance(known, str):
+        return known
+    argv = [ff.path, "-hide_banner", "-nostdin", "-v", "error", "-stream_loop", "1", *input_safety_args()]
+    argv += ["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+    proc = child.run(argv, capture_output=True, text=True, errors="replace", timeout=600)
+    found = _loop_shift(proc.stdout) if proc.returncode == 0 else ""
+    cache.put("loop-periods", key, found)
+    return found
+
+
+def own_loops(facts: Facts, ff: FFmpeg) -> Facts:
+    """Given facts (a fan-out job plans with the caller's) with every loop shift the caller measured
+    measured again by this FFmpeg where the file is here: the shift is that of the FFmpeg that
+    decodes the clip. (Piece names do not depend on it; the frames do.)"""
+    out = dict(facts)
+    for path, f in facts.items():
+        if isinstance(f, AVFacts) and f.loop and path.is_file():
+            out[path] = dataclasses.replace(f, loop=loop_seconds(ff, path))
+    return out
+
+
+def _loop_shift(framecrc: str) -> str:
+    """The shift between the two passes of a once-looped stream in framecrc's listing ("" unless the
+    passes have the same packets, the second shifted by one positive amount)."""
+    from fractions import Fraction
+
+    tb = re.search(r"^#tb 0: (\d+)/(\d+)", framecrc, re.MULTILINE)
+    pts = [int(m) for m in re.findall(r"^0,\s*-?\d+,\s*(-?\d+),", framecrc, re.MULTILINE)]
+    if tb is None or len(pts) < 2 or len(pts) % 2:
+        return ""
+    n = len(pts) // 2
+    shifts = {b - a for a, b in zip(pts[:n], pts[n:])}
+    if len(shifts) != 1 or (shift := shifts.pop()) <= 0:
+        return ""
+    seconds = Fraction(shift * int(tb[1]), int(tb[2]))
+    return f"{seconds.numerator}/{seconds.denominator}"
+
+
 def audio_seconds(ff: FFmpeg, path: Path) -> float:
     """Length of the first audio stream, by decoding it: samples written / rate (exact, any build)."""
     proc = child.run(
@@ -286,6 +333,8 @@ def _probe(ff: FFmpeg, path: Path, role: str, decode: bool) -> ImageFacts | AVFa
         raise MediaError(f"{path}: has no video stream", "use image: for pictures, or a video file")
     if role in ("narration", "clip", "music") and not av.has_audio:
         raise MediaError(f"{path}: has no audio stream", "give an audio file (MP3, WAV, M4A, OGG)")
+    if role == "video":
+        av = dataclasses.replace(av, loop=loop_seconds(ff, path))
     if role in ("narration", "clip"):  # the decoded length, not the header's: the video's length depends on it
         av = dataclasses.replace(av, duration=audio_seconds_cached(ff, path))
         if av.duration <= 0:

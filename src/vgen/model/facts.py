@@ -32,6 +32,10 @@ class AVFacts:
     sample_rate: int = 0
     channels: int = 0
     size_bytes: int = 0
+    # How far FFmpeg's -stream_loop moves the video on per loop, "num/den" seconds, measured with the
+    # FFmpeg in use (`probe.loop_seconds`; video slides only, "" unmeasured): a long looping clip then
+    # starts each segment at its frame instead of decoding from its start (`graph.clip_skip`).
+    loop: str = ""
 
 
 Facts = dict[Path, ImageFacts | AVFacts]  # by resolved asset path
