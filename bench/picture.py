@@ -164,3 +164,42 @@ def table(r: dict) -> str:
     for k, v in r["preparation_cpu_s"].items():
         lines.append(f"| {k} | {v['libvips']:.3f} | {v['ffmpeg']:.3f} |")
     return "\n".join(lines)
+
+
+def loops_suite() -> dict:
+    """The last segment's clip command of a 10-minute slide of a 7.32 s loop (720p30, 60 s
+    segments): as planned (starting at its frame, `graph.clip_skip`) against decoding the clip from
+    its start, as every segment did before the loop shift was measured. CPU seconds of each."""
+    ff = find_ffmpeg()
+    with tempfile.TemporaryDirectory(prefix="vgen-bench-") as d:
+        folder = Path(d)
+        src = ["-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=7.32", "-f", "lavfi", "-i", "sine=d=7.5"]
+        enc = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+        subprocess.run([ff.path, "-v", "error", "-y", *src, *enc, str(folder / "loop.mp4")], check=True)
+        spec = {
+            "version": 1,
+            "output": {"path": "out.mp4", "width": 1280, "height": 720, "fps": 30, "encoder": "libx264"},
+            "segments": {"seconds": 60},
+            "slides": [{"video": "loop.mp4", "duration": 600}],
+        }
+        (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+        prep = prepare(folder / "spec.yaml", ff)
+        seg, cmd = prep.plan.segments[-1], prep.segment_commands[-1]
+        assert cmd.source is not None
+        argv = list(cmd.source.layers[0].argv)
+        skip = next(int(a.split("start_frame=")[1].split(":")[0].split("[")[0]) for a in argv if "start_frame=" in a)
+        old = [
+            a.replace(f"start_frame={skip}", f"start_frame={seg.first}").replace(
+                f"end_frame={skip + seg.frames}", f"end_frame={seg.first + seg.frames}"
+            )
+            for a in argv
+        ]
+        planned = run_cpu(argv, folder)[1]
+        from_start = run_cpu(old, folder)[1]
+    return {
+        "first_frame": seg.first,
+        "skip": skip,
+        "loop_s": prep.plan.timeline.slides[0].facts.loop,  # type: ignore[union-attr]
+        "planned_cpu_s": round(planned, 2),
+        "from_start_cpu_s": round(from_start, 2),
+    }

@@ -1,6 +1,6 @@
 """vgen benchmarks: ratios measured side by side in one run (this machine is shared and noisy).
 
-    python bench/run.py [resilience] [compose] [transitions] [graphics] [picture] [scaling] [fanout]
+    python bench/run.py [resilience] [compose] [transitions] [graphics] [picture] [loops] [scaling] [fanout]
                         [--runs 3] [--seconds 60]
 
 Writes bench/results.json and prints a Markdown table for BENCHMARKS.md.
@@ -120,7 +120,7 @@ def main() -> None:
     ap.add_argument(
         "suites",
         nargs="*",
-        default=["compose", "transitions", "graphics", "picture", "scaling", "resilience", "fanout"],
+        default=["compose", "transitions", "graphics", "picture", "loops", "scaling", "resilience", "fanout"],
     )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60, help="length of the composition case")
@@ -165,6 +165,14 @@ def main() -> None:
 
         out["picture"] = picture.picture_suite(args.runs, args.seconds)
         print(picture.table(out["picture"]))
+    if "loops" in args.suites:
+        import picture
+
+        out["loops"] = lp = picture.loops_suite()
+        print(
+            f"last segment's clip, 10 min into a 7.32 s loop: {lp['planned_cpu_s']} CPU-s (skips {lp['skip']} frames)"
+            f" against {lp['from_start_cpu_s']} decoding from the clip's start ({lp['first_frame']} frames)"
+        )
     if "scaling" in args.suites:
         import compose
 
