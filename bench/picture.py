@@ -10,7 +10,9 @@ ABBA so drift on a shared machine hits each alike:
 - vgen render: canvases made by libvips (the default where pyvips loads);
 - vgen render, FFmpeg canvases (VGEN_CANVASES=ffmpeg): one FFmpeg per slide, as before.
 CPU is the children's user + system time of each run; "beyond the encoder" is a render's CPU less
-encode-alone's, per frame. The per-slide preparation is timed apart: each canvas made on its own.
+encode-alone's, per frame (x264's own CPU varies by a few percent between runs, ~1 ms a frame: the
+pairs show it). The render process's own CPU (composing, canvases, the pipe; no child) is read
+apart, free of that spread. The per-slide preparation is timed apart: each canvas made on its own.
 """
 
 from __future__ import annotations
@@ -77,6 +79,19 @@ def run_cpu(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tu
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
+# `vgen render` in a process that writes its own CPU (every thread: composing, libvips, the pipe;
+# no child: not x264, not the audio's FFmpeg) to the file named by VGEN_BENCH_SELF at exit.
+SELF_CPU = (
+    "import atexit, os, resource, runpy, sys\n"
+    "def done():\n"
+    "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    open(os.environ['VGEN_BENCH_SELF'], 'w').write(str(r.ru_utime + r.ru_stime))\n"
+    "atexit.register(done)\n"
+    "sys.argv = ['vgen', *sys.argv[1:]]\n"
+    "runpy.run_module('vgen', run_name='__main__')\n"
+)
+
+
 def preparation(ff: FFmpeg, spec: Path) -> dict[str, dict[str, float]]:
     """CPU seconds per canvas by format, libvips (in this process) against the FFmpeg command."""
     tl = prepare(spec, ff).plan.timeline
@@ -109,8 +124,14 @@ def picture_suite(runs: int, seconds: float) -> dict:
         spec = write_spec(folder, "vgen", seconds, names)
         lossless = write_spec(folder, "lossless", seconds, names, quality=0, preset="ultrafast")
         enc = list(prepare(spec, ff).plan.encoder.args)
-        vgen = [sys.executable, "-m", "vgen", "render", "-q", "--fresh"]
-        subprocess.run([*vgen, str(lossless)], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "vgen", "render", "-q", "--fresh", str(lossless)],
+            cwd=folder,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        vgen = [sys.executable, "-c", SELF_CPU, "render", "-q", "--fresh"]
+        mine = folder / "self-cpu.txt"
         subprocess.run(
             [ff.path, "-v", "error", "-y", "-i", "lossless.mp4", "-f", "rawvideo", "-pix_fmt", "yuv420p", "frames.yuv"],
             cwd=folder,
@@ -119,16 +140,19 @@ def picture_suite(runs: int, seconds: float) -> dict:
         raw = ["-f", "rawvideo", "-pixel_format", "yuv420p", "-video_size", f"{W}x{H}", "-framerate", str(FPS)]
         argv = {
             ROWS[0]: ([ff.path, *GLOBAL_ARGS[:-2], *raw, "-i", "frames.yuv", *enc, "encode.mp4"], None),
-            ROWS[1]: ([*vgen, str(spec)], None),
-            ROWS[2]: ([*vgen, str(spec)], dict(os.environ, VGEN_CANVASES="ffmpeg")),
+            ROWS[1]: ([*vgen, str(spec)], dict(os.environ, VGEN_BENCH_SELF=str(mine))),
+            ROWS[2]: ([*vgen, str(spec)], dict(os.environ, VGEN_CANVASES="ffmpeg", VGEN_BENCH_SELF=str(mine))),
         }
         wall: dict[str, list[float]] = {k: [] for k in ROWS}
         cpu: dict[str, list[float]] = {k: [] for k in ROWS}
+        own: dict[str, list[float]] = {k: [] for k in ROWS[1:]}
         for run in range(runs):
             for name in ROWS if run % 2 == 0 else ROWS[::-1]:
                 w, c = run_cpu(argv[name][0], folder, argv[name][1])
                 wall[name].append(w)
                 cpu[name].append(c)
+                if name in own:
+                    own[name].append(float(mine.read_text()))
                 print(f"  {name}: {w:.1f} s wall, {c:.1f} s CPU", file=sys.stderr, flush=True)
         prep = preparation(ff, spec)
     frames = round(seconds * FPS)
@@ -145,20 +169,24 @@ def picture_suite(runs: int, seconds: float) -> dict:
             "cpu_ms_per_frame_beyond_encoder": round(1000 * (med_c[name] - med_c[ROWS[0]]) / frames, 2),
             "pair_ms_per_frame": [round(1000 * (x - e) / frames, 2) for x, e in zip(cpu[name], enc_c)],
         }
+        if name in own:  # the render process itself: no x264, so none of its run-to-run spread
+            rows[name]["own_cpu_s"] = [round(x, 2) for x in own[name]]
+            rows[name]["own_ms_per_frame"] = round(1000 * statistics.median(own[name]) / frames, 2)
     return {"seconds": seconds, "runs": runs, "frames": frames, "rows": rows, "preparation_cpu_s": prep}
 
 
 def table(r: dict) -> str:
     lines = [
         f"| {r['seconds']:.0f} s 1080p30, 12 large images | wall (median) | vs encode alone (pairs) "
-        "| CPU beyond the encoder per frame (pairs) |",
-        "|---|---|---|---|",
+        "| CPU beyond the encoder per frame (pairs) | the render process's own CPU per frame |",
+        "|---|---|---|---|---|",
     ]
     for name, row in r["rows"].items():
+        own = f"{row['own_ms_per_frame']:.2f} ms" if "own_ms_per_frame" in row else "-"
         lines.append(
             f"| {name} | {statistics.median(row['wall_s']):.1f} s | {row['vs_encode_alone']:.3f}x "
             f"({', '.join(f'{x:.2f}' for x in row['pair_ratios'])}) | {row['cpu_ms_per_frame_beyond_encoder']:.2f} ms "
-            f"({', '.join(f'{x:.1f}' for x in row['pair_ms_per_frame'])}) |"
+            f"({', '.join(f'{x:.1f}' for x in row['pair_ms_per_frame'])}) | {own} |"
         )
     lines += ["", "| canvas (CPU s, median) | libvips | FFmpeg command |", "|---|---|---|"]
     for k, v in r["preparation_cpu_s"].items():

@@ -133,3 +133,6 @@ def test_doctor_names_ffmpeg_and_encoders():
     r = vgen("doctor")
     assert r.returncode == 0
     assert "ffmpeg" in r.stdout and "libx264" in r.stdout and "h264_nvenc" in r.stdout
+    assert "libvips" in r.stdout
+    off = vgen("doctor", env={"VGEN_CANVASES": "ffmpeg"})
+    assert off.returncode == 0 and "made by an FFmpeg run" in off.stdout

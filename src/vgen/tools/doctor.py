@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from vgen.ffmpeg.binary import FFmpeg
 from vgen.ffmpeg.encoders import try_encoder
+from vgen.picture import canvas
 
 ENCODERS = ("h264_nvenc", "hevc_nvenc", "libx264", "libx265")
 
@@ -59,6 +60,17 @@ def checks(ff: FFmpeg) -> list[Check]:
                 "" if ff.has_filter(name) else f"{fix}: use Debian's ffmpeg or the imageio-ffmpeg wheel",
             )
         )
+    vips = canvas.engine()
+    out.append(
+        Check(
+            "libvips",
+            vips is not None,
+            f"{vips}: makes the JPEG, PNG and WebP canvases in-process"
+            if vips
+            else "not loaded: every canvas is made by an FFmpeg run (slower)",
+            "" if vips else "pip install pyvips pyvips-binary (or unset VGEN_CANVASES=ffmpeg)",
+        )
+    )
     fc = shutil.which("fc-list")
     fonts = subprocess.run([fc], capture_output=True, text=True).stdout.count("\n") if fc else 0
     out.append(
