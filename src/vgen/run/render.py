@@ -370,8 +370,15 @@ def _warm(kinds: set[str]) -> None:
     transitions.warm(kinds)
     if canvas.engine():
         rgbyuv.warm()
-    # numba leaves ~100,000 objects behind; every full collection during the render walked them
-    # all (~0.25 ms a frame at 1080p). They live as long as the process: out of the collector's way.
+    _freeze_once()
+
+
+@functools.cache
+def _freeze_once() -> None:
+    """numba leaves ~100,000 objects behind; every full collection during a render walked them all
+    (~0.25 ms a frame at 1080p). They live as long as the process: out of the collector's way. Once
+    per process: a worker serving job after job must not freeze each job's own objects too (frozen
+    reference cycles are never collected)."""
     gc.freeze()
 
 
