@@ -132,3 +132,14 @@ def test_the_canvas_engine_is_part_of_the_segments_name(ff, media, tmp_path, mon
     without = prepare(path, ff).segment_commands[0]
     assert without.source is not None and without.source.layers[0].image is None
     assert with_vips.output != without.output
+
+
+def test_a_fan_out_piece_is_named_after_the_libvips_that_made_its_canvases(ff, media, tmp_path, monkeypatch):
+    from vgen.remote.worker.pieces import piece_name
+
+    spec = base_spec()
+    spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
+    path = write_spec(tmp_path, spec)
+    with_vips = piece_name(prepare(path, ff), 0)
+    monkeypatch.setattr(canvas, "engine", lambda: None)
+    assert piece_name(prepare(path, ff), 0) != with_vips

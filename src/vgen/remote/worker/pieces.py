@@ -46,12 +46,16 @@ def facts_from_json(data: Mapping[str, Mapping[str, Any]], resolve: Callable[[st
 def piece_name(prep: Prepared, index: int) -> str:
     """A segment's name in the work area, the same on every worker with the same image: its key
     (content, motion, size, encoder, FFmpeg) with what the key leaves to the recipe and is not a
-    path: the captions and titles on screen in it, and the compositor. The store's own file name
+    path: the captions and titles on screen in it, the compositor, and the libvips that makes its
+    canvases (a worker without it makes them with FFmpeg: other pixels). The store's own file name
     hashes the whole recipe, paths of the job folder included, so it differs between jobs."""
     seg, tl = prep.plan.segments[index], prep.plan.timeline
     t0, t1 = tl.frame_time(seg.first), tl.frame_time(seg.end)
     extra = [c.segment_digest(t0, t1) for c in prep.burned]
-    digest = hashlib.sha256(json.dumps([seg.key, prep.compositor, extra]).encode()).hexdigest()
+    source = prep.segment_commands[index].source
+    engines = sorted({x.image.engine for x in source.layers if x.image}) if source else []
+    named = [seg.key, prep.compositor, extra] + ([engines] if engines else [])  # none: the names as before
+    digest = hashlib.sha256(json.dumps(named).encode()).hexdigest()
     return f"seg-{digest[:32]}.mp4"
 
 
