@@ -127,11 +127,15 @@ def test_the_canvas_engine_is_part_of_the_segments_name(ff, media, tmp_path, mon
     spec = base_spec()
     spec["slides"] = [{"image": str(media["land"]), "duration": 1}]
     path = write_spec(tmp_path, spec)
-    with_vips = prepare(path, ff).segment_commands[0]
+    with_vips, vips = prepare(path, ff).segment_commands[0], canvas.engine()
     monkeypatch.setattr(canvas, "engine", lambda: None)  # as VGEN_CANVASES=ffmpeg, or no pyvips
     without = prepare(path, ff).segment_commands[0]
     assert without.source is not None and without.source.layers[0].image is None
     assert with_vips.output != without.output
+    from vgen.picture.source import describe
+
+    assert with_vips.source is not None and f"1 canvas(es) by {vips}" in describe(with_vips.source)
+    assert "canvas(es)" not in describe(without.source)
 
 
 def test_a_fan_out_piece_is_named_after_the_libvips_that_made_its_canvases(ff, media, tmp_path, monkeypatch):

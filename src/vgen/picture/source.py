@@ -218,8 +218,9 @@ def describe(src: Source) -> str:
     if src.overlays:
         parts.append(f"{len(src.overlays)} overlay(s)")
     vips = [x.image.engine for x in src.layers if x.image is not None]
+    by_ffmpeg = sum(1 for x in src.layers if x.image is None and not x.clip)
     if vips:
-        parts.append(f"{len(vips)} canvas(es) by {vips[0]}, the rest by FFmpeg")
+        parts.append(f"{len(vips)} canvas(es) by {vips[0]}" + (f", {by_ffmpeg} by FFmpeg" if by_ffmpeg else ""))
     return "; ".join(parts)
 
 
