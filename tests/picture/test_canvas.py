@@ -101,6 +101,23 @@ def test_exif_orientations_turn_the_picture_as_ffmpeg_does(ff, tmp_path, orienta
         assert psnr(a, b) >= 30, (orientation, name, psnr(a, b))  # turned wrongly: ~10 dB
 
 
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_a_large_turned_photo_gets_its_canvas_from_libvips(ff, tmp_path, orientation):
+    """Turned after the resize: a 4032x3024 phone photo stored upside down (3) or sideways (6) is
+    read top to bottom once (turning the whole decoded image first failed on a sequential read)."""
+    from PIL import Image
+
+    path = tmp_path / f"phone{orientation}.jpg"
+    img = Image.radial_gradient("L").resize((4032, 3024)).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.save(path, exif=exif.tobytes(), quality=90)
+    (layer,) = layers(ff, tmp_path, [{"image": str(path), "duration": 1, "ken_burns": "zoom-in"}], 320, 180)
+    vips, ref = both(layer)  # canvas.load raises where libvips fails: no silent fallback here
+    for name, a, b in zip("YUV", vips, ref):
+        assert psnr(a, b) >= 40, (orientation, name, psnr(a, b))
+
+
 def test_a_transparent_png_lies_over_black_as_in_the_ffmpeg_command(ff, tmp_path):
     path = tmp_path / "a.png"
     geq = "geq=r=200:g=120:b=40:a='if(lt(X,W/2),255,100)'"

@@ -220,7 +220,10 @@ def clip_skip(slide: SlideTL, first: int, fps: Fraction) -> int:
     every frame from the clip's start (exact, slow)."""
     facts = slide.facts
     assert isinstance(facts, AVFacts)
-    period = Fraction(facts.loop) * fps if facts.loop else Fraction(0)  # output frames per loop: p / q
+    try:
+        period = Fraction(facts.loop) * fps if facts.loop else Fraction(0)  # output frames per loop: p / q
+    except (ValueError, ZeroDivisionError):  # given facts (a fan-out job) with a malformed shift
+        return first
     return first % period.numerator if period > 0 else first
 
 

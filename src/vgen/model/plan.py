@@ -22,8 +22,9 @@ from vgen.model.timeline import ClipTL, Timeline
 if TYPE_CHECKING:
     from vgen.ffmpeg.encoders import EncoderChoice
 
-# Bump when ffmpeg/graph.py or picture/ (source, draw, warp) change what a given key renders (4: int16 kernel).
-GRAPH_VERSION = 4
+# Bump when ffmpeg/graph.py or picture/ (source, draw, warp) change what a given key renders (4: int16 kernel;
+# 5: still frames cut at even offsets, looping clips started by their measured loop shift).
+GRAPH_VERSION = 5
 AUDIO_VERSION = 1
 
 

@@ -4,13 +4,15 @@ The same steps as `graph.canvas_stream`'s FFmpeg command (upright, over black wh
 scaled to the canvas size, cropped to the box the move shows, BT.709 limited-range yuv420p), at
 a fraction of the CPU: no FFmpeg start-up (~0.1 s of dynamic linking per slide for Debian's
 build), JPEGs decoded at 1/2, 1/4 or 1/8 of their size in the DCT and WebPs scaled while they
-decode where the canvas is that much smaller ("shrink-on-load"), and libvips' Lanczos-3 on 8-bit
-pixels. A `Recipe` is the pure description (it is part of the segment's name, with the libvips
+decode where the canvas is that much smaller ("shrink-on-load"), and libvips' Lanczos-3 (its
+bicubic where it enlarges) on 8-bit pixels, in the file's own axes, turned upright after. A
+`Recipe` is the pure description (it is part of the segment's name, with the libvips
 version); `load` runs it. JPEG, PNG and WebP only (what photo slides are): other formats, and
 `contain` slides (their blurred backdrop is an FFmpeg graph), keep the FFmpeg command.
 
-The pixels are not FFmpeg's to the bit (another Lanczos, another JPEG upsampling): the tests hold
-them within 40 dB PSNR of the FFmpeg command's, chroma sited as the compositor reads it.
+The pixels are not FFmpeg's to the bit (another resampler, another JPEG upsampling; CMYK JPEGs go
+through their ICC profile, which FFmpeg ignores): tests/picture/test_canvas.py holds them within
+40 dB PSNR of the FFmpeg command's on photos and 33 dB on synthetic worst cases.
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ class Recipe:
     scale: tuple[int, int]
     crop: tuple[int, int, int, int]
     engine: str  # "libvips 8.18.7": a canvas made by another version is another segment
+    alpha: bool = False  # the probe's has_alpha: over black; else any alpha band is dropped, as FFmpeg does
 
     def pathless(self) -> tuple[object, ...]:
         """What decides the canvas besides the image's content (which the plan key holds)."""
-        return (self.codec, self.orientation, self.scale, self.crop, self.engine)
+        return (self.codec, self.orientation, self.scale, self.crop, self.engine, self.alpha)
 
 
 class Error(Exception):
@@ -75,12 +78,16 @@ def recipe(slide: SlideTL, tl: Timeline, geo: Any, vips: str | None) -> Recipe |
         return None
     if geo is None:  # the still frame, cut where graph.canvas_stream cuts it
         cw, ch, x, y = graph.still_window(slide, tl)
-        return Recipe(str(slide.source), facts.codec, facts.orientation, (cw, ch), (x, y, tl.width, tl.height), vips)
-    return Recipe(str(slide.source), facts.codec, facts.orientation, (geo.cw, geo.ch), geo.box, vips)
+        crop = (x, y, tl.width, tl.height)
+        return Recipe(str(slide.source), facts.codec, facts.orientation, (cw, ch), crop, vips, facts.has_alpha)
+    return Recipe(str(slide.source), facts.codec, facts.orientation, (geo.cw, geo.ch), geo.box, vips, facts.has_alpha)
 
 
 def load(r: Recipe) -> bytes:
-    """The canvas as one raw yuv420p frame (crop width x height); `Error` where libvips fails."""
+    """The canvas as one raw yuv420p frame (crop width x height); `Error` where libvips fails or
+    is not here, or the image is larger than the probe lets through."""
+    if engine() is None:
+        raise Error(f"{r.path}: libvips is not loaded")
     import pyvips
 
     try:
@@ -89,11 +96,16 @@ def load(r: Recipe) -> bytes:
         raise Error(f"{r.path}: {exc}") from exc
 
 
+MAX_PIXELS = 300_000_000  # as the probe's (Pillow's) limit: a fan-out job plans with given facts
+
+
 def _load(r: Recipe, pyvips: Any) -> bytes:
     sw, sh = r.scale
     turned = r.orientation in (5, 6, 7, 8)
     lw, lh = (sh, sw) if turned else (sw, sh)  # the scale in the file's own (unturned) axes
     head = pyvips.Image.new_from_file(r.path, access="sequential")
+    if head.width * head.height > MAX_PIXELS:
+        raise Error(f"{r.path}: {head.width}x{head.height} is over {MAX_PIXELS // 1_000_000} megapixels")
     opts: dict[str, Any] = {}
     if r.codec == "mjpeg":
         shrink = 1
@@ -106,17 +118,21 @@ def _load(r: Recipe, pyvips: Any) -> bytes:
         if f < 1:  # libwebp's area-averaging scaler while it decodes: as sharp as Lanczos (43 dB apart)
             opts["scale"] = f
     img = pyvips.Image.new_from_file(r.path, access="sequential", **opts) if opts else head
-    if img.hasalpha():
-        img = img.flatten(background=[0])  # premultiplied over black, as the FFmpeg command
-    if img.interpretation != "srgb" or img.bands != 3 or img.format != "uchar":
-        img = img.colourspace("srgb")
-        if img.hasalpha():
-            img = img.flatten(background=[0])
-        img = img.cast("uchar") if img.format != "uchar" else img
-    img = _upright(img, r.orientation)
-    img = img.resize(sw / img.width, vscale=sh / img.height, kernel="lanczos3")
-    if (img.width, img.height) != (sw, sh):  # libvips rounds the size: never more than a pixel
-        img = img.embed(0, 0, sw, sh, extend="copy")
+    if img.interpretation not in ("srgb", "b-w") or img.format != "uchar":
+        img = img.colourspace("srgb")  # 16-bit, CMYK, Lab...: 8-bit sRGB, alpha kept
+    if img.hasalpha():  # over black where the probe saw transparency (the FFmpeg command premultiplies)
+        img = img.flatten(background=[0]) if r.alpha else img.extract_band(0, n=img.bands - 1)
+    if img.bands == 1:
+        img = img.bandjoin([img, img])
+    if img.format != "uchar":
+        img = img.cast("uchar")
+    # Scaled in the file's own axes while it streams top to bottom, turned upright after: a turn
+    # of the whole decoded image would need all of it at once (and fails on a sequential read).
+    img = img.resize(lw / img.width, vscale=lh / img.height, kernel="lanczos3")
+    if (img.width, img.height) != (lw, lh):  # libvips rounds the size: never more than a pixel
+        img = img.embed(0, 0, lw, lh, extend="copy")
+    if r.orientation != 1:
+        img = _upright(img.copy_memory(), r.orientation)
     x, y, w, h = r.crop
     rgb = np.ascontiguousarray(img.crop(x, y, w, h).numpy())
     out = np.empty(w * h * 3 // 2, dtype=np.uint8)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -114,8 +115,8 @@ def load_canvas(layer: Layer) -> Planes:
 
         try:
             return planes_of(layer, canvas.load(layer.image))
-        except canvas.Error:
-            pass
+        except canvas.Error as exc:  # said, not hidden: the segment's name says libvips
+            print(f"vgen: slide {layer.slide + 1}: {exc}; its canvas comes from FFmpeg", file=sys.stderr)
     return planes_of(layer, _one_frame(layer.argv, size, f"slide {layer.slide + 1}", "; it is retried"))
 
 
