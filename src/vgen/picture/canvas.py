@@ -70,7 +70,7 @@ def engine() -> str | None:
     return f"libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
 
 
-def recipe(slide: SlideTL, tl: Timeline, geo: Any, vips: str | None) -> Recipe | None:
+def recipe(slide: SlideTL, tl: Timeline, geo: graph.Canvas | None, vips: str | None) -> Recipe | None:
     """The libvips recipe of an image slide's canvas (`geo`: its `graph.Canvas`, None for a still
     slide), or None where the FFmpeg command makes it: no libvips, a `contain` fit, another format."""
     facts = slide.facts
